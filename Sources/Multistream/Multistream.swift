@@ -1,0 +1,1 @@
+// The Multistream module; see README.md for its place in the upgrade.

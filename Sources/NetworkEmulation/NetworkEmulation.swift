@@ -1,0 +1,1 @@
+// The NetworkEmulation module; see README.md for its place in the upgrade.

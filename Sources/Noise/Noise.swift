@@ -1,0 +1,1 @@
+// The Noise module; see README.md for its place in the upgrade.

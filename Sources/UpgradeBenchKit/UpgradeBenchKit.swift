@@ -1,0 +1,1 @@
+// The driver library: scenarios, runner, CSV and HdrHistogram writers. See README.md.

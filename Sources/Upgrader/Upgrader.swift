@@ -1,0 +1,1 @@
+// The Upgrader module; see README.md for its place in the upgrade.
