@@ -113,7 +113,6 @@ struct MultistreamHandoff {
             self.timeoutTask?.cancel()
             self.timeoutTask = nil
             self.leftover = nil
-            defer { self.promise = nil }
             return Failure(promise: self.promise)
         case .finished:
             return nil
@@ -130,7 +129,6 @@ struct MultistreamHandoff {
         self.phase = .finished
         defer {
             self.leftover = nil
-            self.promise = nil
             self.heldRead = false
         }
         return HandOff(id: id, leftover: self.leftover, readWasHeld: self.heldRead, promise: self.promise)
