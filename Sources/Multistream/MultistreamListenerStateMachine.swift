@@ -62,10 +62,9 @@ public struct MultistreamListenerStateMachine {
 
     private var state: State = .idle
     private let supported: [MultistreamEncodedProtocol]
-    /// The whole `ls` response message, built once.
-    private let listResponseFrame: ByteBuffer
+    /// The whole `ls` response message, built once; `nil` when `ls` is answered with `na`.
+    private let listResponseFrame: ByteBuffer?
     private let sendsHeaderImmediately: Bool
-    private let answersListRequests: Bool
     private let maximumProposals: Int
     /// Bytes of a message that has not fully arrived (at most one message plus what follows it).
     private var cumulation: ByteBuffer?
@@ -105,13 +104,14 @@ public struct MultistreamListenerStateMachine {
     ) {
         precondition(maximumProposals > 0, "maximumProposals must be positive")
         self.supported = protocols
-        var listResponse = ByteBuffer()
         if answersListRequests {
+            var listResponse = ByteBuffer()
             listResponse.writeMultistreamMessage(.lsResponse(protocols.map(\.id)))
+            self.listResponseFrame = listResponse
+        } else {
+            self.listResponseFrame = nil
         }
-        self.listResponseFrame = listResponse
         self.sendsHeaderImmediately = sendsHeaderImmediately
-        self.answersListRequests = answersListRequests
         self.maximumProposals = maximumProposals
     }
 
@@ -221,9 +221,7 @@ public struct MultistreamListenerStateMachine {
             case .protocolID:
                 output.writeImmutableBuffer(MultistreamMessage.naFrame)
             case .ls:
-                output.writeImmutableBuffer(
-                    self.answersListRequests ? self.listResponseFrame : MultistreamMessage.naFrame
-                )
+                output.writeImmutableBuffer(self.listResponseFrame ?? MultistreamMessage.naFrame)
             case .header:
                 throw MultistreamError.unexpectedMessage("second /multistream/1.0.0 header from the dialer")
             case .na:
