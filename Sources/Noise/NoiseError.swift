@@ -174,6 +174,14 @@ extension NoiseError {
     @usableFromInline @inline(never)
     static func invalidConfiguration(_ what: String) -> NoiseError { NoiseError(.invalidConfiguration, what) }
 
+    /// `error` itself when it is a ``NoiseError``; otherwise a ``Code/cryptoFailure`` naming it
+    /// (everything the handshake calls throws ``NoiseError``s, so this is a safety net).
+    @usableFromInline @inline(never)
+    static func wrapping(_ error: any Error) -> NoiseError {
+        if let error = error as? NoiseError { return error }
+        return NoiseError(.cryptoFailure, "unexpected error: \(error)")
+    }
+
     @usableFromInline @inline(never)
     static func cryptoFailure(_ what: String) -> NoiseError { NoiseError(.cryptoFailure, what) }
 }
