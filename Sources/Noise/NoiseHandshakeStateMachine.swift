@@ -148,6 +148,7 @@ public struct NoiseHandshakeStateMachine {
     /// Starts the handshake: the initiator writes message 1 (stage 1) into `output`; the responder
     /// does nothing. Call once, when the connection is ready.
     public mutating func start(into output: inout ByteBuffer) throws -> StartAction {
+        let outputStart = output.writerIndex
         switch self.state {
         case .initiatorIdle(var handshake):
             self.state = .modifying
@@ -156,9 +157,7 @@ public struct NoiseHandshakeStateMachine {
                 self.state = .initiatorAwaitingMessage2(handshake)
                 return .sendMessage
             } catch {
-                let error = NoiseError.wrapping(error)
-                self.state = .failed(error)
-                throw error
+                throw self.failed(error, output: &output, writtenFrom: outputStart)
             }
         case .responderAwaitingMessage1:
             return .waitForMessage
@@ -173,6 +172,7 @@ public struct NoiseHandshakeStateMachine {
     /// appended to `output`. Bytes after the last handshake message stay in `input`.
     /// - Throws: ``NoiseError`` for any bad message; the handshake has then failed for good.
     public mutating func receivedBytes(_ input: inout ByteBuffer, into output: inout ByteBuffer) throws -> ReceivedBytesAction {
+        let outputStart = output.writerIndex
         switch self.state {
         case .initiatorAwaitingMessage2(var handshake):
             guard let message = NoiseFrameDecoder.readFrame(from: &input) else { return .needMoreBytes }
@@ -182,9 +182,7 @@ public struct NoiseHandshakeStateMachine {
                 self.state = .completed
                 return .sendMessageAndComplete(completion)
             } catch {
-                let error = NoiseError.wrapping(error)
-                self.state = .failed(error)
-                throw error
+                throw self.failed(error, output: &output, writtenFrom: outputStart)
             }
         case .responderAwaitingMessage1(var handshake):
             guard let message = NoiseFrameDecoder.readFrame(from: &input) else { return .needMoreBytes }
@@ -195,9 +193,7 @@ public struct NoiseHandshakeStateMachine {
                 self.state = .responderAwaitingMessage3(handshake)
                 return .sendMessage
             } catch {
-                let error = NoiseError.wrapping(error)
-                self.state = .failed(error)
-                throw error
+                throw self.failed(error, output: &output, writtenFrom: outputStart)
             }
         case .responderAwaitingMessage3(var handshake):
             guard let message = NoiseFrameDecoder.readFrame(from: &input) else { return .needMoreBytes }
@@ -207,9 +203,7 @@ public struct NoiseHandshakeStateMachine {
                 self.state = .completed
                 return .complete(completion)
             } catch {
-                let error = NoiseError.wrapping(error)
-                self.state = .failed(error)
-                throw error
+                throw self.failed(error, output: &output, writtenFrom: outputStart)
             }
         case .failed(let error):
             throw error
@@ -312,6 +306,14 @@ public struct NoiseHandshakeStateMachine {
     }
 
     // MARK: - Helpers
+
+    /// Records the failure and takes back any half-written reply: nothing of a failed step is sent.
+    private mutating func failed(_ error: any Error, output: inout ByteBuffer, writtenFrom start: Int) -> NoiseError {
+        let error = NoiseError.wrapping(error)
+        self.state = .failed(error)
+        output.moveWriterIndex(to: start)
+        return error
+    }
 
     /// This side's encoded payload: identity key, signature over the static key, muxers.
     private func localPayload() throws -> [UInt8] {
