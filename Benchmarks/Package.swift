@@ -33,6 +33,14 @@ let package = Package(
                 .product(name: "P2PCore", package: "UpgradeBench"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
-        )
+        ),
+        benchmarkTarget(
+            "NoiseBenchmarks",
+            dependencies: [
+                .product(name: "Noise", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
     ]
 )
