@@ -89,7 +89,7 @@ struct NoiseXXHandshakeState {
     mutating func writeMessage2(payload: UnsafeRawBufferPointer, into output: inout ByteBuffer) throws {
         self.expect(.message2, writer: .responder)
         let ephemeral = try self.ephemeralKeyPair()
-        let remoteEphemeral = self.remoteEphemeral!
+        let remoteEphemeral = self.required(self.remoteEphemeral, "the initiator's ephemeral key")
         // e
         ephemeral.publicKey.withUnsafeBytes { _ = output.writeBytes($0) }
         self.symmetric.mixHash(ephemeral.publicKey)
@@ -113,7 +113,7 @@ struct NoiseXXHandshakeState {
         guard message.count >= minimum else {
             throw NoiseError.truncatedMessage("handshake message 2", length: message.count, minimum: minimum)
         }
-        let ephemeral = self.localEphemeral!
+        let ephemeral = self.required(self.localEphemeral, "the local ephemeral key")
         // e
         let remoteEphemeral = NoiseBytes32(copying: message)
         self.remoteEphemeral = remoteEphemeral
@@ -139,7 +139,8 @@ struct NoiseXXHandshakeState {
         // s
         try self.localStatic.publicKey.withUnsafeBytes { try self.symmetric.encryptAndHash($0, appendingTo: &output) }
         // se: the initiator's static with the responder's ephemeral.
-        try self.symmetric.mixKey(self.dh(self.localStatic.privateKey, self.remoteEphemeral!, "responder's ephemeral key"))
+        let remoteEphemeral = self.required(self.remoteEphemeral, "the responder's ephemeral key")
+        try self.symmetric.mixKey(self.dh(self.localStatic.privateKey, remoteEphemeral, "responder's ephemeral key"))
         try self.symmetric.encryptAndHash(payload, appendingTo: &output)
         self.stage = .split
     }
@@ -158,7 +159,8 @@ struct NoiseXXHandshakeState {
         let remoteStatic = try self.decryptKey(UnsafeRawBufferPointer(rebasing: message[0..<48]))
         self.remoteStaticKey = remoteStatic
         // se: the responder's ephemeral with the initiator's static.
-        try self.symmetric.mixKey(self.dh(self.localEphemeral!.privateKey, remoteStatic, "initiator's static key"))
+        let ephemeral = self.required(self.localEphemeral, "the local ephemeral key")
+        try self.symmetric.mixKey(self.dh(ephemeral.privateKey, remoteStatic, "initiator's static key"))
         try self.decryptAndHash(UnsafeRawBufferPointer(rebasing: message[48...]), into: &payload)
         self.stage = .split
     }
@@ -181,6 +183,13 @@ struct NoiseXXHandshakeState {
         case (.message1, _), (.message2, _), (.message3, _), (.split, _):
             preconditionFailure("Noise XX: \(stage) called at stage \(self.stage) (role \(self.role), writer \(writer))")
         }
+    }
+
+    /// A key an earlier stage set; its absence means the stages ran out of order (a programmer error,
+    /// which ``expect(_:writer:)`` already rules out).
+    private func required<Value>(_ value: Value?, _ what: String) -> Value {
+        guard let value else { preconditionFailure("Noise XX: \(what) is missing at stage \(self.stage)") }
+        return value
     }
 
     private mutating func ephemeralKeyPair() throws -> NoiseX25519KeyPair {

@@ -2,13 +2,21 @@
 /// for short messages, OpenSSL for long ones. Both compute the same function (RFC 8439), so the
 /// bytes do not depend on the choice.
 ///
-/// Measured on this machine (`Benchmarks/NoiseBenchmarks`, `Noise.AEAD.{seal,open}.*`): libsodium
-/// 1.0.18 costs ~340 ns at 64 B against OpenSSL 3.0's ~480 ns (OpenSSL's EVP layer has the larger
-/// fixed cost per call), while OpenSSL's AVX-512 code is 1.4× faster at 1 KiB and 2.3× faster at
-/// 16 KiB and above. The two cross near ``crossoverLength``.
+/// Measured on this machine (`Benchmarks/NoiseBenchmarks`, `Noise.AEAD.{seal,open}.*`, p50):
+///
+/// | bytes | libsodium 1.0.18 | OpenSSL 3.0 EVP |
+/// |---|---|---|
+/// | 64 | 341 ns | 480–511 ns |
+/// | 256 | 501–511 ns | 531–551 ns |
+/// | 512 | 591–601 ns | 631–651 ns |
+/// | 1024 | 931–941 ns | 671 ns |
+/// | 65519 | 42.8 µs | 18.9–19.2 µs |
+///
+/// OpenSSL's EVP layer has the larger fixed cost per call; its AVX-512 code wins from about
+/// ``crossoverLength`` bytes on (interpolated between 512 B and 1 KiB).
 public final class HybridChaChaPoly: NoiseAEAD {
     /// Messages shorter than this go to libsodium, the rest to OpenSSL.
-    public static let crossoverLength: Int = 384
+    public static let crossoverLength: Int = 576
 
     private let sodium: SodiumChaChaPoly
     private let openSSL: OpenSSLChaChaPoly

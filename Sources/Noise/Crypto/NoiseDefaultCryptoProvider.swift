@@ -5,7 +5,7 @@
 /// |---|---|---|
 /// | X25519 key pair and exchange | libsodium | 28 / 30 µs against OpenSSL's 34 µs |
 /// | SHA-256, HMAC, HKDF | OpenSSL (SHA-NI) | 3× faster than libsodium 1.0.18 |
-/// | ChaCha20-Poly1305 | libsodium below 384 B, OpenSSL EVP above (``HybridChaChaPoly``) | libsodium's fixed cost per call is lower; OpenSSL is 1.4× faster at 1 KiB, 2.3× from 16 KiB up |
+/// | ChaCha20-Poly1305 | libsodium below 576 B, OpenSSL EVP above (``HybridChaChaPoly``) | libsodium's fixed cost per call is lower; OpenSSL is 1.4× faster at 1 KiB, 2.3× from 16 KiB up |
 ///
 /// Ed25519 signing and verification belong to the identity key (`P2PCore`), which uses libsodium.
 public struct NoiseDefaultCryptoProvider: NoiseCryptoProvider {

@@ -211,11 +211,14 @@ public final class NoiseHandler: ChannelDuplexHandler {
     }
 
     private func decryptInbound(context: ChannelHandlerContext) {
-        guard self.transport != nil else { preconditionFailure("NoiseHandler: established without a transport cipher") }
+        guard var transport = self.transport else { preconditionFailure("NoiseHandler: established without a transport cipher") }
         // Reuses the previous read's buffer when the next handler has released it.
         self.plaintextBuffer.clear()
         do {
-            while try self.transport!.decryptFrame(from: &self.inboundBuffer, appendingPlaintextTo: &self.plaintextBuffer) {}
+            // The cipher is a value holding class references: taking it out and putting it back
+            // copies no key material and allocates nothing.
+            defer { self.transport = transport }
+            while try transport.decryptFrame(from: &self.inboundBuffer, appendingPlaintextTo: &self.plaintextBuffer) {}
         } catch {
             self.fail(NoiseError.wrapping(error), context: context, close: true)
             return
@@ -263,8 +266,10 @@ public final class NoiseHandler: ChannelDuplexHandler {
             // Reuses last flush's storage when the channel has written and released it.
             self.outboundBuffer.clear(minimumCapacity: NoiseTransportCipher.framedLength(plaintextLength: plaintext.readableBytes))
         }
+        guard var transport = self.transport else { preconditionFailure("NoiseHandler: established without a transport cipher") }
         do {
-            try self.transport!.encryptFrames(plaintext, into: &self.outboundBuffer)
+            defer { self.transport = transport }
+            try transport.encryptFrames(plaintext, into: &self.outboundBuffer)
         } catch {
             let error = NoiseError.wrapping(error)
             promise?.fail(error)
