@@ -40,6 +40,7 @@ let package = Package(
                 .product(name: "Noise", package: "UpgradeBench"),
                 .product(name: "P2PCore", package: "UpgradeBench"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ]

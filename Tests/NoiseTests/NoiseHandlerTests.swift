@@ -185,7 +185,43 @@ struct NoiseHandlerTests {
         #expect(try NoiseChannelPair.inbound(pair.responder) == ByteBuffer(string: "w0w1w2"))
     }
 
+    @Test("transport frames split across reads, one byte at a time, are decrypted when whole")
+    func framesSplitAcrossReads() throws {
+        let pair = try NoiseChannelPair()
+        try pair.addHandlers(
+            initiator: NoiseTestKeys.configuration(try NoiseTestKeys.identity(1)),
+            responder: NoiseTestKeys.configuration(try NoiseTestKeys.identity(2))
+        )
+        try pair.pump()
+        try pair.initiator.writeAndFlush(ByteBuffer(string: "split")).wait()
+        try pair.initiator.writeAndFlush(ByteBuffer(string: " frames")).wait()
+        var segment = ByteBuffer()
+        while var part = try pair.initiator.readOutbound(as: ByteBuffer.self) { segment.writeBuffer(&part) }
+        for byte in segment.readableBytesView {
+            try pair.responder.writeInbound(ByteBuffer(bytes: [byte]))
+        }
+        #expect(try NoiseChannelPair.inbound(pair.responder) == ByteBuffer(string: "split frames"))
+    }
+
     // MARK: - Failures: a typed error and a closed channel
+
+    @Test("a corrupted frame completed by a later read closes the channel with decryptionFailed")
+    func corruptedFrameAcrossReadsClosesChannel() throws {
+        let pair = try NoiseChannelPair()
+        try pair.addHandlers(
+            initiator: NoiseTestKeys.configuration(try NoiseTestKeys.identity(1)),
+            responder: NoiseTestKeys.configuration(try NoiseTestKeys.identity(2))
+        )
+        try pair.pump()
+        try pair.initiator.writeAndFlush(ByteBuffer(string: "tampered")).wait()
+        var frame = try #require(try pair.initiator.readOutbound(as: ByteBuffer.self))
+        frame.setInteger(frame.getInteger(at: 5, as: UInt8.self)! ^ 0x10, at: 5)
+        let head = try #require(frame.getSlice(at: frame.readerIndex, length: 4))
+        frame.moveReaderIndex(forwardBy: 4)
+        try pair.responder.writeInbound(head)
+        #expect(throws: NoiseError.self) { try pair.responder.writeInbound(frame) }
+        #expect(!pair.responder.isActive)
+    }
 
     @Test("peer ID mismatch closes the dialer's channel with a typed error")
     func peerIDMismatchClosesChannel() throws {

@@ -43,8 +43,10 @@ public final class NoiseHandler: ChannelDuplexHandler {
     private var transport: NoiseTransportCipher?
     private let handshakePromise: EventLoopPromise<NoiseHandshakeResult>?
 
-    /// Received bytes not yet taken: at most one incomplete frame after each read.
-    private var inboundBuffer: ByteBuffer = ByteBuffer()
+    /// The start of an incomplete frame, kept between reads in storage this handler owns: the read
+    /// buffer itself is never kept, so NIO can reuse it (and so can the sender of an in-memory pair).
+    /// Bounded: after each read it holds less than one frame (``NoiseFrameDecoder/maximumBufferedBytes``).
+    private var partialFrame: ByteBuffer = ByteBuffer()
     /// Decrypted bytes of one read, passed on as one `channelRead`; reused when the next handler
     /// has let go of it.
     private var plaintextBuffer: ByteBuffer = ByteBuffer()
@@ -96,14 +98,14 @@ public final class NoiseHandler: ChannelDuplexHandler {
         case .idle, .handshaking:
             self.fail(
                 NoiseError.connectionClosedDuringHandshake(
-                    "connection closed with \(self.inboundBuffer.readableBytes) bytes of an unfinished handshake"
+                    "connection closed with \(self.partialFrame.readableBytes) bytes of an unfinished handshake"
                 ),
                 context: context,
                 close: false
             )
         case .established:
-            if self.inboundBuffer.readableBytes > 0 {
-                context.fireErrorCaught(NoiseError.truncatedFrame(bufferedBytes: self.inboundBuffer.readableBytes))
+            if self.partialFrame.readableBytes > 0 {
+                context.fireErrorCaught(NoiseError.truncatedFrame(bufferedBytes: self.partialFrame.readableBytes))
             }
             self.outboundPromise?.fail(ChannelError.ioOnClosedChannel)
             self.outboundPromise = nil
@@ -130,45 +132,62 @@ public final class NoiseHandler: ChannelDuplexHandler {
     // MARK: - Inbound
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = Self.unwrapInboundIn(data)
         switch self.state {
         case .failed:
             return
         case .idle, .handshaking, .established:
             break
         }
-        if self.inboundBuffer.readableBytes == 0 {
-            // Common case: nothing left over. Take the read buffer as it is; it is only read from.
-            self.inboundBuffer = bytes
+        var bytes = Self.unwrapInboundIn(data)
+        if self.partialFrame.readableBytes == 0 {
+            // Common case: whole frames. Read them straight from the read buffer, and copy only an
+            // incomplete tail.
+            self.processInbound(&bytes, context: context)
+            if bytes.readableBytes > 0 {
+                self.partialFrame.clear(minimumCapacity: bytes.readableBytes)
+                self.partialFrame.writeBuffer(&bytes)
+            }
         } else {
-            self.inboundBuffer.discardReadBytes()
-            self.inboundBuffer.writeBuffer(&bytes)
+            self.partialFrame.discardReadBytes()
+            self.partialFrame.writeBuffer(&bytes)
+            self.processPartialFrame(context: context)
         }
-        self.processInbound(context: context)
     }
 
-    private func processInbound(context: ChannelHandlerContext) {
+    /// Processes the bytes kept from earlier reads. They are moved out while processing, because
+    /// processing can re-enter this handler (a promise callback or a failure closes the channel,
+    /// and `channelInactive` looks at ``partialFrame``).
+    private func processPartialFrame(context: ChannelHandlerContext) {
+        var buffer = self.partialFrame
+        self.partialFrame = ByteBuffer()
+        self.processInbound(&buffer, context: context)
+        if buffer.readableBytes > 0, self.partialFrame.readableBytes == 0 {
+            self.partialFrame = buffer
+        }
+    }
+
+    private func processInbound(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         while true {
             switch self.state {
             case .idle, .failed:
                 // The initiator cannot read a reply before it has started; keep the bytes.
                 return
             case .handshaking:
-                guard self.advanceHandshake(context: context) else { return }
+                guard self.advanceHandshake(&buffer, context: context) else { return }
             case .established:
-                self.decryptInbound(context: context)
+                self.decryptInbound(&buffer, context: context)
                 return
             }
         }
     }
 
     /// Feeds the handshake; returns whether to keep going (more messages, or transport frames).
-    private func advanceHandshake(context: ChannelHandlerContext) -> Bool {
+    private func advanceHandshake(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) -> Bool {
         guard var machine = self.handshake else { preconditionFailure("NoiseHandler: handshaking without a state machine") }
         var output = context.channel.allocator.buffer(capacity: 0)
         let action: NoiseHandshakeStateMachine.ReceivedBytesAction
         do {
-            action = try machine.receivedBytes(&self.inboundBuffer, into: &output)
+            action = try machine.receivedBytes(&buffer, into: &output)
         } catch {
             self.fail(NoiseError.wrapping(error), context: context, close: true)
             return false
@@ -210,7 +229,7 @@ public final class NoiseHandler: ChannelDuplexHandler {
         self.handshakePromise?.succeed(completion.result)
     }
 
-    private func decryptInbound(context: ChannelHandlerContext) {
+    private func decryptInbound(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) {
         guard var transport = self.transport else { preconditionFailure("NoiseHandler: established without a transport cipher") }
         // Reuses the previous read's buffer when the next handler has released it.
         self.plaintextBuffer.clear()
@@ -218,7 +237,7 @@ public final class NoiseHandler: ChannelDuplexHandler {
             // The cipher is a value holding class references: taking it out and putting it back
             // copies no key material and allocates nothing.
             defer { self.transport = transport }
-            while try transport.decryptFrame(from: &self.inboundBuffer, appendingPlaintextTo: &self.plaintextBuffer) {}
+            while try transport.decryptFrame(from: &buffer, appendingPlaintextTo: &self.plaintextBuffer) {}
         } catch {
             self.fail(NoiseError.wrapping(error), context: context, close: true)
             return
@@ -313,8 +332,8 @@ public final class NoiseHandler: ChannelDuplexHandler {
             self.fail(NoiseError.wrapping(error), context: context, close: true)
             return
         }
-        // Bytes handed over before the start (a responder's early message 1) are processed now.
-        if self.inboundBuffer.readableBytes > 0 { self.processInbound(context: context) }
+        // Bytes handed over before the start are processed now.
+        if self.partialFrame.readableBytes > 0 { self.processPartialFrame(context: context) }
     }
 
     private func fail(_ error: NoiseError, context: ChannelHandlerContext, close: Bool) {
