@@ -312,9 +312,13 @@ final class EmbeddedNoisePair {
         self.initiator.writeAndFlush(plaintext, promise: nil)
         var received = 0
         while let frames = try self.initiator.readOutbound(as: ByteBuffer.self) {
-            try self.responder.writeInbound(frames)
+            // Not writeInbound: it returns a copy of the inbound queue as an Array, one allocation
+            // per call that is EmbeddedChannel's, not the handler's.
+            self.responder.pipeline.syncOperations.fireChannelRead(NIOAny(frames))
+            self.responder.pipeline.syncOperations.fireChannelReadComplete()
             while let bytes = try self.responder.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
         }
+        try self.responder.throwIfErrorCaught()
         return received
     }
 
