@@ -30,6 +30,21 @@ import P2PCore
 // uses; `Noise.SHA256.100B` and `Noise.AEAD.small` use sizes typical of the handshake (MixHash
 // inputs are 0–150 B, AEAD inputs 32 B keys and ~100–150 B payloads). The goal is
 // handshake ≤ 1.15 × sum.
+//
+// Measured on the project machine (2 vCPU Zen 4, OpenSSL 3.0.19, libsodium 1.0.18), one run, p50:
+//
+//   X25519.keyPair 28 015 ns, X25519.dh 29 839, Ed25519.verify 47 551, Ed25519.sign 16 479,
+//   HKDF.32B.openssl 571, SHA256.100B.openssl 190, AEAD.small 711
+//   sum, cached        = 2·28 015 + 6·29 839 + 2·47 551 + 8·571 + 16·190 + 8·711 = 343 462 ns
+//   handshake.cached   = 353 279 ns  → 1.029 × sum      (docs/machine.md floor: 361 µs)
+//   sum, perConnection = 343 462 + 2·28 015 + 2·16 479                      = 432 450 ns
+//   handshake.perConnection = 447 999 ns → 1.036 × sum
+//   handshake.embedded (two NoiseHandlers on EmbeddedChannels, cached) = 380 415 ns → 1.108 × sum
+//
+//   65519 B: transport.encrypt 19 311 ns vs AEAD.seal.openssl 19 215 (99.5 %), .sodium 42 815
+//            transport.decrypt 19 247 ns vs AEAD.open.openssl 18 831 (97.8 %), .sodium 42 751
+//   64 B:    transport.encrypt 400 ns, decrypt 381 vs AEAD.seal/open.sodium 341, .openssl 501/471
+//   Allocations: 0 per frame (transport and handler round trip), 90 per cached handshake.
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
