@@ -92,6 +92,21 @@ struct NoiseHandlerTests {
         #expect(try pair.responder.finish().isClean)
     }
 
+    @Test("a handler added before the channel is active starts the handshake on channelActive")
+    func startsOnChannelActive() throws {
+        let channel = EmbeddedChannel()
+        let result = try channel.pipeline.syncOperations.addNoiseHandler(
+            role: .initiator,
+            configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(1))
+        )
+        #expect(try channel.readOutbound(as: ByteBuffer.self) == nil)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let message1 = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(message1.readableBytes == 2 + 32)
+        _ = try? channel.finish()
+        #expect(throws: NoiseError.self) { try result.wait() }
+    }
+
     @Test("classic configuration reports no early muxer")
     func classicReportsNoEarlyMuxer() throws {
         let pair = try NoiseChannelPair()

@@ -511,6 +511,41 @@ struct NoiseHandshakeStateMachineTests {
         expectNoiseError(.lowOrderPublicKey) { try initiator.receivedBytes(&message2, into: &output) }
     }
 
+    @Test("random bytes in place of each handshake message give a typed error or a wait, never a crash")
+    func randomBytes() throws {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let length = Int.random(in: 0...300, using: &generator)
+            var noise = ByteBuffer()
+            noise.writeInteger(UInt16(length))
+            noise.writeBytes((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            // Half the time a random length prefix too.
+            if round % 2 == 1 { noise.setInteger(UInt16.random(in: 0...400, using: &generator), at: 0) }
+
+            var responder = try NoiseHandshakeStateMachine(role: .responder, configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(2)))
+            var initiator = try NoiseHandshakeStateMachine(role: .initiator, configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(1)))
+            var output = ByteBuffer()
+            _ = try initiator.start(into: &output)
+            for index in 0..<2 {
+                var input = noise
+                do {
+                    let action = index == 0
+                        ? try responder.receivedBytes(&input, into: &output)
+                        : try initiator.receivedBytes(&input, into: &output)
+                    switch action {
+                    case .needMoreBytes, .sendMessage:
+                        // A random 32-byte message 1 is a valid ephemeral key: the responder answers.
+                        break
+                    case .sendMessageAndComplete, .complete:
+                        Issue.record("random bytes completed a handshake")
+                    }
+                } catch is NoiseError {
+                    // The expected outcome for almost every input.
+                }
+            }
+        }
+    }
+
     @Test("an error is final: later calls throw it again")
     func errorIsFinal() throws {
         var responder = try NoiseHandshakeStateMachine(role: .responder, configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(2)))
