@@ -43,5 +43,14 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        benchmarkTarget(
+            "NoiseBenchmarks",
+            dependencies: [
+                .product(name: "Noise", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
     ]
 )
