@@ -29,6 +29,10 @@ void CNetworkEmulationShim_setThreadName(const char *name) {
 
 int CNetworkEmulationShim_makeWakePipe(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }
 
+int CNetworkEmulationShim_accept(int listeningFD) {
+    return accept4(listeningFD, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+}
+
 int CNetworkEmulationShim_poll(struct pollfd *fds, unsigned long count, int64_t timeoutNanoseconds) {
     if (timeoutNanoseconds < 0) {
         return ppoll(fds, (nfds_t)count, NULL, NULL);

@@ -18,7 +18,10 @@ extension EmulatedPath {
     ///
     /// - Throws: ``NetworkEmulationError`` (`.calibrationFailed` when a probe times out or the
     ///   echo is wrong).
-    public func calibrate(connections: Int = 5, exchangesPerConnection: Int = 4) async throws -> NetworkEmulatorCalibration {
+    public func calibrate(
+        connections: Int = 5,
+        exchangesPerConnection: Int = 4
+    ) async throws -> NetworkEmulatorCalibration {
         guard (1...Self.maximumCalibrationConnections).contains(connections),
             (1...Self.maximumCalibrationExchanges).contains(exchangesPerConnection)
         else {
@@ -32,7 +35,11 @@ extension EmulatedPath {
         let listener = try await self.makeListeningSocket(backlog: 16)
         let server: CalibrationEchoServer
         do {
-            server = try CalibrationEchoServer(listener: listener.socket, connections: connections, timeoutNanoseconds: timeout)
+            server = try CalibrationEchoServer(
+                listener: listener.socket,
+                connections: connections,
+                timeoutNanoseconds: timeout
+            )
         } catch {
             close(listener.socket)
             throw error
@@ -66,11 +73,7 @@ extension EmulatedPath {
         exchanges: Int,
         timeoutNanoseconds: UInt64
     ) async throws -> (connect: Int64, exchanges: [Int64]) {
-        try self.checkRunningForCalibration()
-        guard case .v4(let v4) = address else {
-            throw NetworkEmulationError.unknownDialTarget("\(address) is not an IPv4 address of this path")
-        }
-        return try await self.backendForCalibration.dial(to: v4.address) { dialed in
+        try await self.dial(address) { dialed in
             defer { close(dialed.fd) }
             EmulatorSocket.setNoDelay(dialed.fd)
             var samples: [Int64] = []
@@ -80,7 +83,11 @@ extension EmulatedPath {
                 byte = UInt8(truncatingIfNeeded: index)
                 let sentAt = NetworkEmulationClock.nowNanoseconds()
                 guard write(dialed.fd, &byte, 1) == 1 else {
-                    throw NetworkEmulationError.systemCall("write (probe)", errno: errno, as: { .calibrationFailed($0) })
+                    throw NetworkEmulationError.systemCall(
+                        "write (probe)",
+                        errno: errno,
+                        as: { .calibrationFailed($0) }
+                    )
                 }
                 let echoed = try CalibrationEchoServer.readByte(from: dialed.fd, timeoutNanoseconds: timeoutNanoseconds)
                 let receivedAt = NetworkEmulationClock.nowNanoseconds()
@@ -112,9 +119,15 @@ final class CalibrationEchoServer: Sendable {
             self.thread = try EmulatorThread.spawn(name: "ubnetem-echo") {
                 defer { close(listener) }
                 for _ in 0..<connections {
-                    guard Self.wait(for: listener, events: POLLIN, stop: stopPipe.read, timeoutNanoseconds: timeoutNanoseconds)
+                    guard
+                        Self.wait(
+                            for: listener,
+                            events: POLLIN,
+                            stop: stopPipe.read,
+                            timeoutNanoseconds: timeoutNanoseconds
+                        )
                     else { return }
-                    let fd = accept4(listener, nil, nil, CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue))
+                    let fd = CNetworkEmulationShim_accept(listener)
                     guard fd >= 0 else { continue }
                     EmulatorSocket.setNoDelay(fd)
                     Self.echo(fd, stop: stopPipe.read, timeoutNanoseconds: timeoutNanoseconds)
@@ -157,7 +170,9 @@ final class CalibrationEchoServer: Sendable {
             while written < count {
                 let result = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + written, count - written) }
                 if result < 0 && (errno == EAGAIN || errno == EINTR) {
-                    guard Self.wait(for: fd, events: POLLOUT, stop: stop, timeoutNanoseconds: timeoutNanoseconds) else { return }
+                    guard Self.wait(for: fd, events: POLLOUT, stop: stop, timeoutNanoseconds: timeoutNanoseconds) else {
+                        return
+                    }
                     continue
                 }
                 guard result > 0 else { return }

@@ -39,16 +39,34 @@ public final class EmulatedPath: Sendable {
     /// The round-trip time asked for.
     public let requestedRTT: Duration
 
+    /// Dials that may be in progress at once: each runs on a thread of its own while the
+    /// handshake takes its round trip.
+    public static let maximumConcurrentDials = 256
+
     private let backend: any EmulatorBackend
-    private let registration: Int
+    private let registry: EmulatorCleanupRegistry
+    private let dialLimit: Int
+    private let dialsInFlight = NIOLockedValueBox(0)
+    private let registration = NIOLockedValueBox<Int?>(nil)
     private let stopped = NIOLockedValueBox(false)
 
-    init(backend: any EmulatorBackend, resolution: NetworkEmulatorResolution, rtt: Duration) {
+    init(
+        backend: any EmulatorBackend,
+        resolution: NetworkEmulatorResolution,
+        rtt: Duration,
+        registry: EmulatorCleanupRegistry = NetworkEmulatorCleanup.shared,
+        dialLimit: Int = EmulatedPath.maximumConcurrentDials
+    ) {
+        self.dialLimit = dialLimit
         self.kind = backend.kind
         self.selectionReason = resolution.reason
         self.requestedRTT = rtt
         self.backend = backend
-        self.registration = NetworkEmulatorCleanup.register { backend.stop() }
+        self.registry = registry
+        NetworkEmulatorCleanup.installAtExitHandler()
+        // Weak: the registry must not keep a forgotten path alive (its deinit stops it).
+        let id = registry.register { [weak self] in self?.stop() }
+        self.registration.withLockedValue { $0 = id }
     }
 
     deinit {
@@ -92,13 +110,33 @@ public final class EmulatedPath: Sendable {
     /// caller's task is not part of the handshake.
     ///
     /// - Throws: ``NetworkEmulationError`` `.unknownDialTarget` for an address this path did not
-    ///   hand out (so that a dial can never leave the machine), `.connectTimedOut`, `.socketFailure`.
+    ///   hand out (so that a dial can never leave the machine), `.limitReached` beyond
+    ///   ``maximumConcurrentDials``, `.connectTimedOut`, `.socketFailure`.
     public func connect(to address: SocketAddress) async throws -> EmulatedConnection {
+        try await self.dial(address) { $0.connection }
+    }
+
+    /// Dials through the backend, within the concurrent-dial limit, and runs `then` on the
+    /// dialing thread right after the handshake.
+    func dial<Result: Sendable>(
+        _ address: SocketAddress,
+        then: @escaping @Sendable (DialedSocket) throws -> Result
+    ) async throws -> Result {
         try self.checkRunning()
         guard case .v4(let v4) = address else {
             throw NetworkEmulationError.unknownDialTarget("\(address) is not an IPv4 address of this path")
         }
-        return try await self.backend.connect(to: v4.address)
+        let limit = self.dialLimit
+        let admitted = self.dialsInFlight.withLockedValue { inFlight -> Bool in
+            guard inFlight < limit else { return false }
+            inFlight += 1
+            return true
+        }
+        guard admitted else {
+            throw NetworkEmulationError.limitReached("more than \(limit) dials in progress on one path")
+        }
+        defer { self.dialsInFlight.withLockedValue { $0 -= 1 } }
+        return try await self.backend.dial(to: v4.address, then: then)
     }
 
     /// Counters of the emulator's forwarding (zero for emulators that do not forward in userspace).
@@ -112,17 +150,15 @@ public final class EmulatedPath: Sendable {
         }
         guard first else { return }
         self.backend.stop()
-        NetworkEmulatorCleanup.unregister(self.registration)
+        if let id = self.registration.withLockedValue({ $0 }) {
+            self.registry.unregister(id)
+        }
     }
 
     /// What the emulator holds (tests prove ``stop()`` released it).
     var resources: EmulatorResources { self.backend.resources }
 
-    var backendForCalibration: any EmulatorBackend { self.backend }
-
-    func checkRunningForCalibration() throws {
-        try self.checkRunning()
-    }
+    var registrationForTesting: Int? { self.registration.withLockedValue { $0 } }
 
     private func checkRunning() throws {
         if self.isStopped {

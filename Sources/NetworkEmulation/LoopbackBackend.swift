@@ -24,7 +24,7 @@ final class LoopbackBackend: EmulatorBackend {
         to address: sockaddr_in,
         then: @escaping @Sendable (DialedSocket) throws -> Result
     ) async throws -> Result {
-        guard address.sin_addr.s_addr == EmulatorSocket.ipv4(127, 0, 0, 1, port: 0).sin_addr.s_addr else {
+        guard EmulatorSocket.sameHost(address, EmulatorSocket.ipv4(127, 0, 0, 1, port: 0)) else {
             throw NetworkEmulationError.unknownDialTarget("loopback paths dial 127.0.0.1 only")
         }
         let timeout = self.connectTimeoutNanoseconds

@@ -45,7 +45,8 @@ public struct NetworkEmulationError: Error, Hashable, CustomStringConvertible {
         public static let unavailable = Code(.unavailable)
         /// Creating namespaces or devices was refused (needs root: CAP_SYS_ADMIN and CAP_NET_ADMIN).
         public static let permissionDenied = Code(.permissionDenied)
-        /// A round-trip time below zero or above ``NetworkEmulator/maximumRTT``.
+        /// A round-trip time below zero or above ``NetworkEmulator/maximumRTT``, or a non-zero
+        /// one for ``NetworkEmulatorKind/none``.
         public static let invalidRTT = Code(.invalidRTT)
         /// A namespace, TUN device, interface or relay could not be set up.
         public static let setupFailed = Code(.setupFailed)
@@ -83,6 +84,11 @@ extension NetworkEmulationError {
             .invalidRTT,
             "round-trip time \(rtt) is outside 0 ... \(NetworkEmulator.maximumRTT)"
         )
+    }
+
+    @inline(never)
+    static func invalidRTT(_ rtt: Duration, _ why: String) -> NetworkEmulationError {
+        NetworkEmulationError(.invalidRTT, "round-trip time \(rtt): \(why)")
     }
 
     @inline(never)

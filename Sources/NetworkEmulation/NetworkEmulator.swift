@@ -49,7 +49,10 @@ public enum NetworkEmulator {
     private static let cachedAvailability = NIOLockedValueBox<[NetworkEmulatorKind: NetworkEmulatorAvailability]?>(nil)
 
     /// Resolves `selection` against this machine's ``availability(refresh:)``.
-    public static func resolve(_ selection: NetworkEmulatorSelection, rtt: Duration) async throws -> NetworkEmulatorResolution {
+    public static func resolve(
+        _ selection: NetworkEmulatorSelection,
+        rtt: Duration
+    ) async throws -> NetworkEmulatorResolution {
         try NetworkEmulatorResolution.resolve(selection, rtt: rtt, availability: await Self.availability())
     }
 
@@ -101,7 +104,8 @@ public enum NetworkEmulator {
                     let reason =
                         failures.isEmpty
                         ? resolution.reason
-                        : "auto: \(kind) (" + failures.joined(separator: "; ") + "; detection said: \(resolution.reason))"
+                        : "auto: \(kind) (" + failures.joined(separator: "; ")
+                            + "; detection said: \(resolution.reason))"
                     return EmulatedPath(
                         backend: backend,
                         resolution: NetworkEmulatorResolution(kind: kind, reason: reason),
@@ -128,7 +132,11 @@ public enum NetworkEmulator {
     /// The prefix of every network namespace name emulators publish (`ip netns list`).
     public static var namespacePrefix: String { NetworkNamespaceNames.prefix }
 
-    static func makeBackend(_ kind: NetworkEmulatorKind, rtt: Duration, options: Options) async throws -> any EmulatorBackend {
+    static func makeBackend(
+        _ kind: NetworkEmulatorKind,
+        rtt: Duration,
+        options: Options
+    ) async throws -> any EmulatorBackend {
         let delay = UInt64(rtt.wholeNanoseconds / 2)
         switch kind {
         case .none:
@@ -148,11 +156,19 @@ public enum NetworkEmulator {
         do {
             try await EmulatorThread.run(name: "ubnetem-probe") {
                 guard CNetworkEmulationShim_unshareNetworkNamespace() == 0 else {
-                    throw NetworkEmulationError.systemCall("unshare(CLONE_NEWNET)", errno: errno, as: { .unavailable($0) })
+                    throw NetworkEmulationError.systemCall(
+                        "unshare(CLONE_NEWNET)",
+                        errno: errno,
+                        as: { .unavailable($0) }
+                    )
                 }
                 let fd = CNetworkEmulationShim_openTUN("ubprobe0")
                 guard fd >= 0 else {
-                    throw NetworkEmulationError.systemCall("TUNSETIFF on /dev/net/tun", errno: errno, as: { .unavailable($0) })
+                    throw NetworkEmulationError.systemCall(
+                        "TUNSETIFF on /dev/net/tun",
+                        errno: errno,
+                        as: { .unavailable($0) }
+                    )
                 }
                 close(fd)
             }
@@ -169,7 +185,11 @@ public enum NetworkEmulator {
         do {
             try await EmulatorThread.run(name: "ubnetem-probe") {
                 guard CNetworkEmulationShim_unshareNetworkNamespace() == 0 else {
-                    throw NetworkEmulationError.systemCall("unshare(CLONE_NEWNET)", errno: errno, as: { .unavailable($0) })
+                    throw NetworkEmulationError.systemCall(
+                        "unshare(CLONE_NEWNET)",
+                        errno: errno,
+                        as: { .unavailable($0) }
+                    )
                 }
                 // The scratch namespace's loopback: nothing outside this thread's namespace is touched.
                 try Subprocess.check("tc", ["qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])

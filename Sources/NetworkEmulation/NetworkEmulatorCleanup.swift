@@ -12,11 +12,12 @@ import NIOConcurrencyHelpers
 /// (``NetworkEmulator/removeStaleResources()``).
 public enum NetworkEmulatorCleanup {
     private struct State {
-        var next = 0
-        var stops: [Int: @Sendable () -> Void] = [:]
         var atExitInstalled = false
         var signalSources: [CInt: SignalSource] = [:]
     }
+
+    /// The registry every path joins.
+    static let shared = EmulatorCleanupRegistry()
 
     /// Keeps a dispatch signal source alive.
     private final class SignalSource: @unchecked Sendable {
@@ -28,17 +29,11 @@ public enum NetworkEmulatorCleanup {
     private static let state = NIOLockedValueBox(State())
 
     /// Number of paths currently running.
-    public static var runningPaths: Int { Self.state.withLockedValue { $0.stops.count } }
+    public static var runningPaths: Int { Self.shared.count }
 
     /// Stops every running path (the same as calling ``EmulatedPath/stop()`` on each).
     public static func stopAll() {
-        let stops = Self.state.withLockedValue { state -> [@Sendable () -> Void] in
-            defer { state.stops = [:] }
-            return Array(state.stops.values)
-        }
-        for stop in stops {
-            stop()
-        }
+        Self.shared.stopAll()
     }
 
     /// Handles `signals` (SIGINT and SIGTERM by default) by stopping every path and then dying
@@ -61,22 +56,51 @@ public enum NetworkEmulatorCleanup {
         }
     }
 
-    static func register(_ stop: @escaping @Sendable () -> Void) -> Int {
-        let installAtExit = Self.state.withLockedValue { state -> Bool in
+    /// Installs the `atexit` handler once, before the first path registers.
+    static func installAtExitHandler() {
+        let install = Self.state.withLockedValue { state -> Bool in
             defer { state.atExitInstalled = true }
             return !state.atExitInstalled
         }
-        if installAtExit {
+        if install {
             atexit { NetworkEmulatorCleanup.stopAll() }
         }
-        return Self.state.withLockedValue { state in
-            defer { state.next += 1 }
-            state.stops[state.next] = stop
-            return state.next
+    }
+}
+
+/// Stop actions of running paths, keyed by registration.
+final class EmulatorCleanupRegistry: Sendable {
+    private struct Entries {
+        var next = 0
+        var stops: [Int: @Sendable () -> Void] = [:]
+    }
+
+    private let entries = NIOLockedValueBox(Entries())
+
+    var count: Int { self.entries.withLockedValue { $0.stops.count } }
+
+    func isRegistered(_ id: Int) -> Bool { self.entries.withLockedValue { $0.stops[id] != nil } }
+
+    func register(_ stop: @escaping @Sendable () -> Void) -> Int {
+        self.entries.withLockedValue { entries in
+            defer { entries.next += 1 }
+            entries.stops[entries.next] = stop
+            return entries.next
         }
     }
 
-    static func unregister(_ id: Int) {
-        _ = Self.state.withLockedValue { $0.stops.removeValue(forKey: id) }
+    func unregister(_ id: Int) {
+        _ = self.entries.withLockedValue { $0.stops.removeValue(forKey: id) }
+    }
+
+    /// Runs and forgets every registered stop action (outside the lock: they unregister).
+    func stopAll() {
+        let stops = self.entries.withLockedValue { entries -> [@Sendable () -> Void] in
+            defer { entries.stops = [:] }
+            return Array(entries.stops.values)
+        }
+        for stop in stops {
+            stop()
+        }
     }
 }

@@ -80,7 +80,8 @@ public struct NetworkEmulatorResolution: Sendable, Hashable, CustomStringConvert
     /// Resolves a selection against detected availability. Pure: the driver's and the tests'
     /// single statement of the selection rules.
     ///
-    /// - `.kind(k)`: `k` when available, else ``NetworkEmulationError/Code/unavailable``.
+    /// - `.kind(k)`: `k` when available, else ``NetworkEmulationError/Code/unavailable``;
+    ///   `.kind(.none)` only with a zero RTT.
     /// - `.auto` with a zero RTT: ``NetworkEmulatorKind/none`` (nothing to emulate).
     /// - `.auto` otherwise: the first available of ``NetworkEmulatorKind/autoPreference``.
     ///
@@ -102,6 +103,11 @@ public struct NetworkEmulatorResolution: Sendable, Hashable, CustomStringConvert
             availability[kind] ?? .unavailable("not detected")
         }
         switch selection {
+        case .kind(.none) where rtt != .zero:
+            throw NetworkEmulationError.invalidRTT(
+                rtt,
+                "plain loopback adds no delay: ask for RTT 0, or another emulator"
+            )
         case .kind(let kind):
             let found = status(kind)
             guard found.isAvailable else {

@@ -25,6 +25,9 @@ void CNetworkEmulationShim_setThreadName(const char *name);
 /// pipe2(fds, O_CLOEXEC | O_NONBLOCK): wake-up pipes for the emulator threads.
 int CNetworkEmulationShim_makeWakePipe(int fds[2]);
 
+/// accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK): accepted sockets NIO can adopt as they are.
+int CNetworkEmulationShim_accept(int listeningFD);
+
 /// ppoll with a nanosecond timeout (negative: wait forever); poll() only takes milliseconds.
 int CNetworkEmulationShim_poll(struct pollfd *fds, unsigned long count, int64_t timeoutNanoseconds);
 

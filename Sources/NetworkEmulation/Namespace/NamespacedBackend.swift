@@ -27,8 +27,8 @@ final class NamespacedBackend: EmulatorBackend {
     private let stopped = NIOLockedValueBox(false)
 
     private enum Link {
-        /// TUN devices (their descriptors) and one delayer per direction.
-        case tun(dialerDevice: CInt, listenerDevice: CInt, forward: TUNDelayer, backward: TUNDelayer)
+        /// TUN devices (their descriptors) and the delayer thread between them.
+        case tun(dialerDevice: CInt, listenerDevice: CInt, delayer: TUNDelayer)
         /// A veth pair with netem on both ends: everything lives in the namespaces.
         case netem
     }
@@ -55,29 +55,38 @@ final class NamespacedBackend: EmulatorBackend {
     // MARK: - Start
 
     /// Two namespaces, a TUN device in each (point-to-point 198.18.0.1 <-> 198.18.0.2), and a
-    /// ``TUNDelayer`` thread per direction between the two devices.
+    /// ``TUNDelayer`` thread between the two devices.
     static func startTUN(delayNanoseconds: UInt64, options: NetworkEmulator.Options) async throws -> NamespacedBackend {
         let mtu = options.mtu
         @Sendable func makeDevice(local: sockaddr_in, peer: sockaddr_in) throws -> CInt {
             let fd = CNetworkEmulationShim_openTUN(Self.interfaceName)
             guard fd >= 0 else {
-                throw NetworkEmulationError.systemCall("TUNSETIFF on /dev/net/tun", errno: errno, as: { .setupFailed($0) })
+                throw NetworkEmulationError.systemCall(
+                    "TUNSETIFF on /dev/net/tun",
+                    errno: errno,
+                    as: { .setupFailed($0) }
+                )
             }
             let configured = CNetworkEmulationShim_configureInterface(
                 Self.interfaceName,
-                local.sin_addr.s_addr,
+                EmulatorSocket.networkOrderAddress(local),
                 UInt32.max,  // /32: the peer is reached through its point-to-point route
-                peer.sin_addr.s_addr,
+                EmulatorSocket.networkOrderAddress(peer),
                 CInt(mtu)
             )
             guard configured == 0 else {
-                let error = NetworkEmulationError.systemCall("configure \(Self.interfaceName)", errno: errno, as: { .setupFailed($0) })
+                let error = NetworkEmulationError.systemCall(
+                    "configure \(Self.interfaceName)",
+                    errno: errno,
+                    as: { .setupFailed($0) }
+                )
                 close(fd)
                 throw error
             }
             return fd
         }
-        let (dialer, dialerDevice) = try await NetworkNamespace.create(name: NetworkNamespaceNames.make(role: "dialer")) {
+        let (dialer, dialerDevice) = try await NetworkNamespace.create(name: NetworkNamespaceNames.make(role: "dialer"))
+        {
             try makeDevice(local: Self.dialerAddress, peer: Self.listenerAddress)
         }
         do {
@@ -87,40 +96,22 @@ final class NamespacedBackend: EmulatorBackend {
                 try makeDevice(local: Self.listenerAddress, peer: Self.dialerAddress)
             }
             do {
-                let forward = try TUNDelayer(
-                    from: dialerDevice,
-                    to: listenerDevice,
+                let delayer = try TUNDelayer(
+                    between: dialerDevice,
+                    and: listenerDevice,
                     delayNanoseconds: delayNanoseconds,
                     mtu: mtu,
                     queueLimit: options.tunQueueLimit,
-                    name: "ubnetem-tun-d>l"
+                    name: "ubnetem-tun"
                 )
-                do {
-                    let backward = try TUNDelayer(
-                        from: listenerDevice,
-                        to: dialerDevice,
-                        delayNanoseconds: delayNanoseconds,
-                        mtu: mtu,
-                        queueLimit: options.tunQueueLimit,
-                        name: "ubnetem-tun-l>d"
-                    )
-                    return NamespacedBackend(
-                        kind: .tun,
-                        dialer: dialer,
-                        listener: listener,
-                        link: .tun(
-                            dialerDevice: dialerDevice,
-                            listenerDevice: listenerDevice,
-                            forward: forward,
-                            backward: backward
-                        ),
-                        options: options,
-                        delayNanoseconds: delayNanoseconds
-                    )
-                } catch {
-                    forward.stop()
-                    throw error
-                }
+                return NamespacedBackend(
+                    kind: .tun,
+                    dialer: dialer,
+                    listener: listener,
+                    link: .tun(dialerDevice: dialerDevice, listenerDevice: listenerDevice, delayer: delayer),
+                    options: options,
+                    delayNanoseconds: delayNanoseconds
+                )
             } catch {
                 close(listenerDevice)
                 listener.remove()
@@ -135,7 +126,8 @@ final class NamespacedBackend: EmulatorBackend {
 
     /// Two namespaces joined by a veth pair (198.18.0.1/30 and 198.18.0.2/30), with
     /// `tc qdisc add dev … root netem delay <one-way delay>` on both ends.
-    static func startNetem(delayNanoseconds: UInt64, options: NetworkEmulator.Options) async throws -> NamespacedBackend {
+    static func startNetem(delayNanoseconds: UInt64, options: NetworkEmulator.Options) async throws -> NamespacedBackend
+    {
         for tool in ["ip", "tc"] where Subprocess.locate(tool) == nil {
             throw NetworkEmulationError.unavailable("\(tool) (iproute2) is not installed")
         }
@@ -152,12 +144,18 @@ final class NamespacedBackend: EmulatorBackend {
                 try await EmulatorThread.run(name: "ubnetem-setup", inNamespace: dialer.fd) {
                     try Subprocess.check(
                         "ip",
-                        ["link", "add", Self.interfaceName, "type", "veth", "peer", "name", peerName, "netns", peerNamespace]
+                        [
+                            "link", "add", Self.interfaceName, "type", "veth", "peer", "name", peerName, "netns",
+                            peerNamespace,
+                        ]
                     )
                     try Self.configureVeth(Self.interfaceName, local: Self.dialerAddress, mtu: mtu)
                     try Subprocess.check(
                         "tc",
-                        ["qdisc", "add", "dev", Self.interfaceName, "root", "netem", "delay", delay, "limit", String(limit)]
+                        [
+                            "qdisc", "add", "dev", Self.interfaceName, "root", "netem", "delay", delay, "limit",
+                            String(limit),
+                        ]
                     )
                 }
                 try await EmulatorThread.run(name: "ubnetem-setup", inNamespace: listener.fd) {
@@ -187,8 +185,9 @@ final class NamespacedBackend: EmulatorBackend {
     }
 
     private static func configureVeth(_ name: String, local: sockaddr_in, mtu: Int) throws {
-        let netmask = EmulatorSocket.ipv4(255, 255, 255, 252, port: 0).sin_addr.s_addr
-        guard CNetworkEmulationShim_configureInterface(name, local.sin_addr.s_addr, netmask, 0, CInt(mtu)) == 0 else {
+        let netmask = EmulatorSocket.networkOrderAddress(EmulatorSocket.ipv4(255, 255, 255, 252, port: 0))
+        let address = EmulatorSocket.networkOrderAddress(local)
+        guard CNetworkEmulationShim_configureInterface(name, address, netmask, 0, CInt(mtu)) == 0 else {
             throw NetworkEmulationError.systemCall("configure \(name)", errno: errno, as: { .setupFailed($0) })
         }
     }
@@ -196,9 +195,7 @@ final class NamespacedBackend: EmulatorBackend {
     // MARK: - Sockets
 
     func makeListeningSocket(port: UInt16, backlog: CInt) async throws -> EmulatedListeningSocket {
-        var address = Self.listenerAddress
-        address.sin_port = port.bigEndian
-        let bindAddress = address
+        let bindAddress = EmulatorSocket.withPort(Self.listenerAddress, port)
         let (fd, bound) = try await EmulatorThread.run(name: "ubnetem-listen", inNamespace: self.listener.fd) {
             try EmulatorSocket.makeListeningSocket(at: bindAddress, backlog: backlog)
         }
@@ -210,7 +207,7 @@ final class NamespacedBackend: EmulatorBackend {
         to address: sockaddr_in,
         then: @escaping @Sendable (DialedSocket) throws -> Result
     ) async throws -> Result {
-        guard address.sin_addr.s_addr == Self.listenerAddress.sin_addr.s_addr else {
+        guard EmulatorSocket.sameHost(address, Self.listenerAddress) else {
             throw NetworkEmulationError.unknownDialTarget("this path dials the listener namespace's 198.18.0.2 only")
         }
         let timeout = self.connectTimeoutNanoseconds
@@ -229,9 +226,8 @@ final class NamespacedBackend: EmulatorBackend {
         }
         guard first else { return }
         switch self.link {
-        case .tun(let dialerDevice, let listenerDevice, let forward, let backward):
-            forward.stop()
-            backward.stop()
+        case .tun(let dialerDevice, let listenerDevice, let delayer):
+            delayer.stop()
             // Closing a non-persistent TUN descriptor deletes its device.
             close(dialerDevice)
             close(listenerDevice)
@@ -245,18 +241,17 @@ final class NamespacedBackend: EmulatorBackend {
     var statistics: NetworkEmulatorStatistics {
         var statistics = NetworkEmulatorStatistics()
         switch self.link {
-        case .tun(_, _, let forward, let backward):
-            let counters = [forward.statistics, backward.statistics]
-            statistics.forwarded = counters.reduce(0) { $0 + $1.packets }
-            statistics.bytes = counters.reduce(0) { $0 + $1.bytes }
-            statistics.dropped = counters.reduce(0) { $0 + $1.dropped }
-            let lateness = counters.reduce(UInt64(0)) { $0 + $1.totalLatenessNanoseconds }
-            if statistics.forwarded > 0 {
-                statistics.meanLateness = .nanoseconds(Int64(lateness / UInt64(statistics.forwarded)))
+        case .tun(_, _, let delayer):
+            let counters = delayer.statistics
+            statistics.forwarded = counters.packets
+            statistics.bytes = counters.bytes
+            statistics.dropped = counters.dropped
+            if counters.packets > 0 {
+                statistics.meanLateness = .nanoseconds(
+                    Int64(counters.totalLatenessNanoseconds / UInt64(counters.packets))
+                )
             }
-            statistics.maximumLateness = .nanoseconds(
-                Int64(counters.map(\.maximumLatenessNanoseconds).max() ?? 0)
-            )
+            statistics.maximumLateness = .nanoseconds(Int64(counters.maximumLatenessNanoseconds))
         case .netem:
             break
         }
@@ -267,9 +262,9 @@ final class NamespacedBackend: EmulatorBackend {
         var descriptors = [self.dialer.fd, self.listener.fd]
         var threads: [pid_t] = []
         switch self.link {
-        case .tun(let dialerDevice, let listenerDevice, let forward, let backward):
-            descriptors += [dialerDevice, listenerDevice] + forward.ownedDescriptors + backward.ownedDescriptors
-            threads = [forward.threadID, backward.threadID]
+        case .tun(let dialerDevice, let listenerDevice, let delayer):
+            descriptors += [dialerDevice, listenerDevice] + delayer.ownedDescriptors
+            threads = [delayer.threadID]
         case .netem:
             break
         }

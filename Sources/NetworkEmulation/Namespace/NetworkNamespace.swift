@@ -43,7 +43,11 @@ final class NetworkNamespace: Sendable {
             }
             let fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
-                throw NetworkEmulationError.systemCall("open /proc/thread-self/ns/net", errno: errno, as: { .setupFailed($0) })
+                throw NetworkEmulationError.systemCall(
+                    "open /proc/thread-self/ns/net",
+                    errno: errno,
+                    as: { .setupFailed($0) }
+                )
             }
             var status = stat()
             fstat(fd, &status)
@@ -183,16 +187,19 @@ enum NetworkNamespaceNames {
     static func removeStale() -> [String] {
         var removed: [String] = []
         for name in Self.published() where !Self.ownerIsAlive(name) {
-            Self.unpublish(name)
-            removed.append(name)
+            // Without root this fails and the name stays for a privileged run to remove.
+            if Self.unpublish(name) {
+                removed.append(name)
+            }
         }
         return removed
     }
 
-    /// Unmounts and deletes /run/netns/`name`.
-    static func unpublish(_ name: String) {
+    /// Unmounts and deletes /run/netns/`name`; false when the name is still there.
+    @discardableResult
+    static func unpublish(_ name: String) -> Bool {
         let path = Self.directory + "/" + name
         _ = umount2(path, CInt(MNT_DETACH))
-        _ = unlink(path)
+        return unlink(path) == 0 || errno == ENOENT
     }
 }

@@ -6,6 +6,8 @@ import NIOConcurrencyHelpers
 /// direction, and the connection's establishment by the round trip, for users without root.
 ///
 /// ### Timeline of one connection (d = one-way delay, t = 0 when the dialer calls connect)
+/// The relay learns t = 0 from the dial helper (``announceDial(fromPort:startedAt:)``, keyed by
+/// the dialer's port); for a dialer it was not told about, it uses its own accept time.
 /// A real TCP handshake completes at the dialer after one round trip (2d), at the listener
 /// after one and a half (3d, when the final ACK arrives), and data the dialer sends right after
 /// connecting arrives at 3d. Loopback `connect(2)` completes at once, so the relay rebuilds
@@ -13,7 +15,7 @@ import NIOConcurrencyHelpers
 /// - the dial helper (``RelayBackend``) returns only at 2d, like a real `connect`;
 /// - the relay connects upstream to the listener at 3d, so the listener's `accept` sees the
 ///   connection when a real one would;
-/// - bytes from the dialer are due at `max(arrival, accept + 2d) + d`: none reaches the listener
+/// - bytes from the dialer are due at `max(arrival, 2d) + d`: none reaches the listener
 ///   before 3d, even from a client that wrote before the emulated handshake ended;
 /// - bytes from the listener are due at `arrival + d`; half-closes and resets are forwarded
 ///   with the same delays.
@@ -36,6 +38,11 @@ final class DelayingRelay: Sendable {
     static let maximumConnections = 256
     /// The largest single read, and so the largest chunk.
     static let chunkSize = 64 * 1024
+    /// Announced dials not yet accepted that the relay remembers; older ones are forgotten first.
+    static let maximumAnnouncedDials = 1024
+    /// An announcement older than this when its connection is accepted is ignored: it belongs to
+    /// a connection the relay accepted before hearing of it, and its port has been reused.
+    static let announcementLifetimeNanoseconds: UInt64 = 1_000_000_000
 
     private let thread: EmulatorThread
     private let wakePipe: (read: CInt, write: CInt)
@@ -44,6 +51,8 @@ final class DelayingRelay: Sendable {
 
     private struct Shared {
         var newFrontends: [Frontend] = []
+        /// Dialer port to `CLOCK_MONOTONIC` time of its connect(2), until the relay accepts it.
+        var announcedDials: [UInt16: UInt64] = [:]
         var stopRequested = false
         var counters = Counters()
         var openDescriptors: [CInt] = []
@@ -114,6 +123,20 @@ final class DelayingRelay: Sendable {
         return address
     }
 
+    /// Tells the relay that the dialer bound to `port` calls `connect(2)` at `startedAt`, so that
+    /// the connection's emulated timeline starts then rather than at the relay's accept (which
+    /// is later by the relay thread's wake-up).
+    func announceDial(fromPort port: UInt16, startedAt: UInt64) {
+        self.shared.withLockedValue { shared in
+            if shared.announcedDials.count >= Self.maximumAnnouncedDials,
+                let oldest = shared.announcedDials.min(by: { $0.value < $1.value })
+            {
+                shared.announcedDials.removeValue(forKey: oldest.key)
+            }
+            shared.announcedDials[port] = startedAt
+        }
+    }
+
     /// Stops the relay: closes every frontend and relayed connection, waits for the thread, and
     /// closes the wake pipe. Idempotent.
     func stop() {
@@ -155,7 +178,8 @@ final class DelayingRelay: Sendable {
         }
 
         let downstream: CInt
-        let acceptedAt: UInt64
+        /// When the dialer called connect(2): announced by the dial helper, else the accept time.
+        let origin: UInt64
         let upstreamAddress: sockaddr_in
         var upstream: Upstream
         /// Dialer to listener.
@@ -172,14 +196,18 @@ final class DelayingRelay: Sendable {
         var upstreamWriteShut = false
         var failed = false
 
-        init(downstream: CInt, acceptedAt: UInt64, upstreamAddress: sockaddr_in, connectAt: UInt64, bufferLimit: Int) {
+        init(downstream: CInt, origin: UInt64, upstreamAddress: sockaddr_in, connectAt: UInt64, bufferLimit: Int) {
             self.downstream = downstream
-            self.acceptedAt = acceptedAt
+            self.origin = origin
             self.upstreamAddress = upstreamAddress
             self.upstream = .waiting(until: connectAt)
             let initial = min(bufferLimit, 64 * 1024)
             self.toUpstream = DelayLine(initialCapacity: initial, maximumCapacity: bufferLimit, maximumEntries: 16_384)
-            self.toDownstream = DelayLine(initialCapacity: initial, maximumCapacity: bufferLimit, maximumEntries: 16_384)
+            self.toDownstream = DelayLine(
+                initialCapacity: initial,
+                maximumCapacity: bufferLimit,
+                maximumEntries: 16_384
+            )
         }
 
         var upstreamFD: CInt? {
@@ -226,7 +254,8 @@ final class DelayingRelay: Sendable {
 
                 var timeout: Int64 = -1
                 if nextDeadline != .max {
-                    switch NetworkEmulationWaitStep(now: NetworkEmulationClock.nowNanoseconds(), deadline: nextDeadline) {
+                    switch NetworkEmulationWaitStep(now: NetworkEmulationClock.nowNanoseconds(), deadline: nextDeadline)
+                    {
                     case .due:
                         continue
                     case .spin:
@@ -234,6 +263,10 @@ final class DelayingRelay: Sendable {
                     case .sleep(let nanoseconds):
                         timeout = Int64(nanoseconds)
                     }
+                }
+                if timeout != 0 {
+                    // About to sleep: a good moment to copy the counters out (not per chunk).
+                    self.publishCounters()
                 }
                 self.buildPollSet()
                 let ready = self.descriptors.withUnsafeMutableBufferPointer {
@@ -276,7 +309,8 @@ final class DelayingRelay: Sendable {
                     next = until
                 }
             }
-            if case .open(let fd) = connection.upstream, !connection.upstreamWriteBlocked, !connection.upstreamWriteShut {
+            if case .open(let fd) = connection.upstream, !connection.upstreamWriteBlocked, !connection.upstreamWriteShut
+            {
                 next = min(next, self.flush(connection, .upstream, to: fd))
             }
             if !connection.downstreamWriteBlocked, !connection.downstreamWriteShut {
@@ -331,7 +365,10 @@ final class DelayingRelay: Sendable {
                         let lateness = now - head.due
                         self.counters.chunks += 1
                         self.counters.totalLatenessNanoseconds += lateness
-                        self.counters.maximumLatenessNanoseconds = max(self.counters.maximumLatenessNanoseconds, lateness)
+                        self.counters.maximumLatenessNanoseconds = max(
+                            self.counters.maximumLatenessNanoseconds,
+                            lateness
+                        )
                     }
                     self.counters.bytes += written
                     line.consumeFirst(written)
@@ -464,19 +501,28 @@ final class DelayingRelay: Sendable {
             }
         }
 
-    private func acceptConnections(from frontend: Frontend) {
+        private func acceptConnections(from frontend: Frontend) {
             while self.connections.count < DelayingRelay.maximumConnections {
-                let fd = accept4(frontend.fd, nil, nil, CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue))
+                let fd = CNetworkEmulationShim_accept(frontend.fd)
                 guard fd >= 0 else { return }
                 let now = NetworkEmulationClock.nowNanoseconds()
                 self.track(fd)
                 EmulatorSocket.setNoDelay(fd)
+                var origin = now
+                if let peer = try? EmulatorSocket.peerAddress(of: fd) {
+                    let port = EmulatorSocket.port(peer)
+                    if let announced = self.shared.withLockedValue({ $0.announcedDials.removeValue(forKey: port) }),
+                        announced <= now, now - announced < DelayingRelay.announcementLifetimeNanoseconds
+                    {
+                        origin = announced
+                    }
+                }
                 self.connections.append(
                     Connection(
                         downstream: fd,
-                        acceptedAt: now,
+                        origin: origin,
                         upstreamAddress: frontend.upstream,
-                        connectAt: now + 3 * self.delay,
+                        connectAt: origin + 3 * self.delay,
                         bufferLimit: self.bufferLimit
                     )
                 )
@@ -498,8 +544,8 @@ final class DelayingRelay: Sendable {
                 }
                 let count = Glibc.read(fd, space.baseAddress, space.count)
                 let now = NetworkEmulationClock.nowNanoseconds()
-                // Dialer bytes never travel before the emulated handshake has ended (accept + 2d).
-                let sentAt = side == .downstream ? max(now, connection.acceptedAt + 2 * self.delay) : now
+                // Dialer bytes never travel before the emulated handshake has ended (origin + 2d).
+                let sentAt = side == .downstream ? max(now, connection.origin + 2 * self.delay) : now
                 let due = sentAt + self.delay
                 if count > 0 {
                     line.commit(length: count, due: due)

@@ -45,13 +45,24 @@ final class RelayBackend: EmulatorBackend {
         then: @escaping @Sendable (DialedSocket) throws -> Result
     ) async throws -> Result {
         let isFrontend = self.frontendPorts.withLockedValue { $0.contains(EmulatorSocket.port(address)) }
-        guard address.sin_addr.s_addr == EmulatorSocket.ipv4(127, 0, 0, 1, port: 0).sin_addr.s_addr, isFrontend else {
+        guard EmulatorSocket.sameHost(address, EmulatorSocket.ipv4(127, 0, 0, 1, port: 0)), isFrontend else {
             throw NetworkEmulationError.unknownDialTarget("relay paths dial their own frontends on 127.0.0.1 only")
         }
         let roundTrip = 2 * self.delayNanoseconds
         let timeout = self.connectTimeoutNanoseconds
+        let relay = self.relay
         return try await EmulatorThread.run(name: "ubnetem-dial") {
-            let dialed = try EmulatorSocket.connect(to: address, from: nil, timeoutNanoseconds: timeout)
+            // The relay learns when the dial started, keyed by the dialer's port, so that its
+            // timeline runs from connect(2) rather than from its own (later) accept. A loopback
+            // connect completes within the call, and the relay needs a wake-up to accept, so the
+            // announcement nearly always arrives first; when not, the relay was awake and its
+            // accept time is as good.
+            let dialed = try EmulatorSocket.connect(
+                to: address,
+                from: nil,
+                timeoutNanoseconds: timeout,
+                announce: { port, startedAt in relay.announceDial(fromPort: port, startedAt: startedAt) }
+            )
             // A real handshake completes one round trip after connect(2) was called.
             NetworkEmulationClock.wait(untilNanoseconds: dialed.startedAt + roundTrip)
             let connectedAt = NetworkEmulationClock.nowNanoseconds()

@@ -15,7 +15,22 @@ enum EmulatorSocket {
     }
 
     /// The 32-bit address (network byte order) of an IPv4 socket address.
+    ///
+    /// Field access on `sockaddr_in` stays in this file: in files that import NIOCore the fields
+    /// resolve to NIO's internal C module, which `MemberImportVisibility` refuses.
     static func networkOrderAddress(_ address: sockaddr_in) -> UInt32 { address.sin_addr.s_addr }
+
+    /// Whether two socket addresses have the same IPv4 address (ports ignored).
+    static func sameHost(_ lhs: sockaddr_in, _ rhs: sockaddr_in) -> Bool {
+        lhs.sin_addr.s_addr == rhs.sin_addr.s_addr
+    }
+
+    /// The address with another port.
+    static func withPort(_ address: sockaddr_in, _ port: UInt16) -> sockaddr_in {
+        var copy = address
+        copy.sin_port = port.bigEndian
+        return copy
+    }
 
     /// The port of an IPv4 socket address in host byte order.
     static func port(_ address: sockaddr_in) -> UInt16 { UInt16(bigEndian: address.sin_port) }
@@ -69,6 +84,19 @@ enum EmulatorSocket {
         return address
     }
 
+    /// The address of a connected socket's peer.
+    static func peerAddress(of fd: CInt) throws -> sockaddr_in {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let result = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        guard result == 0 else {
+            throw NetworkEmulationError.systemCall("getpeername", errno: errno, as: { .socketFailure($0) })
+        }
+        return address
+    }
+
     /// A connected TCP socket, dialed from the calling thread's network namespace.
     ///
     /// - Parameters:
@@ -77,12 +105,15 @@ enum EmulatorSocket {
     ///     the kernel refuse the dial (EADDRNOTAVAIL) if the thread were ever outside the
     ///     emulator's namespace, so a dial can never leave the machine.
     ///   - timeoutNanoseconds: how long the handshake may take.
+    ///   - announce: called right after `connect(2)` returns (the local port is known by then)
+    ///     with that port and the `startedAt` reading that will be returned.
     /// - Returns: the socket and `CLOCK_MONOTONIC` readings just before `connect(2)` and just
     ///   after the kernel reported the connection established.
     static func connect(
         to destination: sockaddr_in,
         from source: sockaddr_in?,
-        timeoutNanoseconds: UInt64
+        timeoutNanoseconds: UInt64,
+        announce: ((_ localPort: UInt16, _ startedAt: UInt64) -> Void)? = nil
     ) throws -> (fd: CInt, startedAt: UInt64, connectedAt: UInt64) {
         let fd = try Self.makeTCPSocket()
         do {
@@ -103,6 +134,11 @@ enum EmulatorSocket {
                     Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                 }
             }
+            let connectErrno = errno
+            if let announce, result == 0 || connectErrno == EINPROGRESS {
+                announce(Self.port(try Self.localAddress(of: fd)), startedAt)
+            }
+            errno = connectErrno
             if result == 0 {
                 return (fd, startedAt, NetworkEmulationClock.nowNanoseconds())
             }
@@ -122,7 +158,11 @@ enum EmulatorSocket {
                 let connectedAt = NetworkEmulationClock.nowNanoseconds()
                 if ready < 0 {
                     guard errno == EINTR else {
-                        throw NetworkEmulationError.systemCall("poll (connect)", errno: errno, as: { .socketFailure($0) })
+                        throw NetworkEmulationError.systemCall(
+                            "poll (connect)",
+                            errno: errno,
+                            as: { .socketFailure($0) }
+                        )
                     }
                     continue
                 }

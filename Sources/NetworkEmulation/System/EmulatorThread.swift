@@ -62,13 +62,15 @@ final class EmulatorThread: Sendable {
         return thread
     }
 
-    /// Waits for the thread to end. Safe to call more than once and from several threads: only
-    /// the first call joins.
+    /// Waits for the thread to end. Only the first call joins; later ones return at once, so
+    /// owners call it once, from their idempotent `stop()`.
     func join() {
-        guard let handle = self.thread.withLockedValue({ value -> pthread_t? in
-            defer { value = nil }
-            return value
-        }) else { return }
+        guard
+            let handle = self.thread.withLockedValue({ value -> pthread_t? in
+                defer { value = nil }
+                return value
+            })
+        else { return }
         pthread_join(handle, nil)
     }
 

@@ -51,10 +51,10 @@ enum Subprocess {
         posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
 
         let argv = ([path] + arguments).map { strdup($0) }
-        defer { argv.forEach { free($0) } }
+        defer { for argument in argv { free(argument) } }
         var cArguments = argv + [nil]
         let environment = [strdup("PATH=/usr/sbin:/sbin:/usr/bin:/bin"), strdup("LC_ALL=C")]
-        defer { environment.forEach { free($0) } }
+        defer { for variable in environment { free(variable) } }
         var cEnvironment = environment + [nil]
 
         var pid: pid_t = 0
@@ -110,7 +110,8 @@ enum Subprocess {
     static func check(_ executable: String, _ arguments: [String]) throws {
         let outcome = try Self.run(executable, arguments)
         guard outcome.status == 0 else {
-            let message = "\(([executable] + arguments).joined(separator: " ")): exit \(outcome.status): \(outcome.output)"
+            let message =
+                "\(([executable] + arguments).joined(separator: " ")): exit \(outcome.status): \(outcome.output)"
             if outcome.output.contains("Operation not permitted") || outcome.output.contains("Permission denied") {
                 throw NetworkEmulationError.permissionDenied(message)
             }

@@ -2,16 +2,19 @@ import CNetworkEmulation
 import Glibc
 import NIOConcurrencyHelpers
 
-/// One direction of the TUN link: a thread that reads every IP packet the sending namespace
-/// routes into its TUN device and writes it into the receiving namespace's TUN device exactly
-/// one one-way delay later.
+/// The TUN link: one thread that reads every IP packet each namespace routes into its TUN
+/// device and writes it into the other namespace's device exactly one one-way delay later.
 ///
-/// Packets are stamped when read, queued in arrival order in a bounded ``DelayLine`` and
-/// written when due: the thread polls the source (and its stop pipe) until ``NetworkEmulationClock/spinWindow``
-/// before the head packet's deadline, then keeps polling with a zero timeout, so packets that
-/// arrive while it spins are stamped at once, and writes the packet as soon as the clock passes
-/// the deadline. The delay is constant, so FIFO order is deadline order and packets are never
-/// reordered. A full queue drops the packet, as a router's queue would; TCP recovers.
+/// Packets are stamped when read and queued per direction, in arrival order, in a bounded
+/// ``DelayLine``. The thread polls both devices (and its stop pipe) until
+/// ``NetworkEmulationClock/spinWindow`` before the earliest head packet's deadline, then keeps
+/// polling with a zero timeout, so that packets arriving while it spins are stamped at once,
+/// and writes each packet as soon as the clock passes its deadline. The delay is constant, so
+/// FIFO order is deadline order and packets are never reordered. A full queue drops the
+/// packet, as a router's queue would; TCP recovers.
+///
+/// One thread serves both directions: on a two-core machine two spinning threads would leave
+/// the endpoints no core during bulk transfers.
 final class TUNDelayer: Sendable {
     /// What the thread did, for ``EmulatedPath/statistics``.
     struct Counters: Sendable, Hashable {
@@ -36,16 +39,18 @@ final class TUNDelayer: Sendable {
 
     var statistics: Counters { self.counters.withLockedValue { $0 } }
 
-    /// Starts forwarding from `source` to `destination` (both TUN descriptors, non-blocking).
+    /// Starts forwarding between two TUN devices (non-blocking descriptors), both ways.
     ///
     /// - Parameters:
+    ///   - first: one device.
+    ///   - second: the other device.
     ///   - delayNanoseconds: the one-way delay.
-    ///   - mtu: the largest packet the source device can deliver.
-    ///   - queueLimit: bytes the queue may hold (the link's bandwidth-delay budget).
+    ///   - mtu: the largest packet a device can deliver.
+    ///   - queueLimit: bytes each direction's queue may hold (its bandwidth-delay budget).
     ///   - name: the thread's name.
     init(
-        from source: CInt,
-        to destination: CInt,
+        between first: CInt,
+        and second: CInt,
         delayNanoseconds: UInt64,
         mtu: Int,
         queueLimit: Int,
@@ -60,8 +65,8 @@ final class TUNDelayer: Sendable {
         do {
             self.thread = try EmulatorThread.spawn(name: name) {
                 let loop = Loop(
-                    source: source,
-                    destination: destination,
+                    first: first,
+                    second: second,
                     stop: stopPipe.read,
                     delay: delayNanoseconds,
                     mtu: mtu,
@@ -101,52 +106,76 @@ final class TUNDelayer: Sendable {
         self.stop()
     }
 
-    /// The thread's state; lives on the delayer thread only.
-    private final class Loop {
+    /// One direction: packets read from `source`, written to `destination`.
+    private final class Direction {
         let source: CInt
         let destination: CInt
+        let line: DelayLine
+
+        init(source: CInt, destination: CInt, line: DelayLine) {
+            self.source = source
+            self.destination = destination
+            self.line = line
+        }
+    }
+
+    /// The thread's state; lives on the delayer thread only.
+    private final class Loop {
+        let directions: [Direction]
         let stop: CInt
         let delay: UInt64
         let mtu: Int
-        let line: DelayLine
         let counters: NIOLockedValueBox<Counters>
         var local = Counters()
         var dropBuffer: [UInt8]
 
         init(
-            source: CInt,
-            destination: CInt,
+            first: CInt,
+            second: CInt,
             stop: CInt,
             delay: UInt64,
             mtu: Int,
             queueLimit: Int,
             counters: NIOLockedValueBox<Counters>
         ) {
-            self.source = source
-            self.destination = destination
+            // Start with room for a few dozen full packets; grow up to the limit under load.
+            func makeLine() -> DelayLine {
+                DelayLine(
+                    initialCapacity: min(queueLimit, max(64 * mtu, 256 * 1024)),
+                    maximumCapacity: queueLimit,
+                    // 40 bytes: the smallest TCP/IPv4 packet, so the entry bound never binds first.
+                    maximumEntries: max(1, queueLimit / 40)
+                )
+            }
+            self.directions = [
+                Direction(source: first, destination: second, line: makeLine()),
+                Direction(source: second, destination: first, line: makeLine()),
+            ]
             self.stop = stop
             self.delay = delay
             self.mtu = mtu
-            // Start with room for a few dozen full packets; grow up to the limit under load.
-            self.line = DelayLine(
-                initialCapacity: min(queueLimit, max(64 * mtu, 256 * 1024)),
-                maximumCapacity: queueLimit,
-                maximumEntries: max(1, queueLimit / 40)
-            )
             self.counters = counters
             self.dropBuffer = [UInt8](repeating: 0, count: mtu)
         }
 
         func run() {
             var descriptors = [
-                pollfd(fd: self.source, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: self.directions[0].source, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: self.directions[1].source, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: self.stop, events: Int16(POLLIN), revents: 0),
             ]
             while true {
-                self.deliverDuePackets()
+                var nextDeadline = UInt64.max
+                for direction in self.directions {
+                    self.deliverDuePackets(direction)
+                    if let head = direction.line.first {
+                        nextDeadline = min(nextDeadline, head.due)
+                    }
+                }
                 var timeout: Int64 = -1
-                if let head = self.line.first {
-                    switch NetworkEmulationWaitStep(now: NetworkEmulationClock.nowNanoseconds(), deadline: head.due) {
+                if nextDeadline != .max {
+                    switch NetworkEmulationWaitStep(now: NetworkEmulationClock.nowNanoseconds(), deadline: nextDeadline)
+                    {
                     case .due:
                         continue
                     case .spin:
@@ -155,46 +184,53 @@ final class TUNDelayer: Sendable {
                         timeout = Int64(nanoseconds)
                     }
                 }
-                descriptors[0].revents = 0
-                descriptors[1].revents = 0
-                let ready = CNetworkEmulationShim_poll(&descriptors, 2, timeout)
+                if timeout != 0 {
+                    // About to sleep: a good moment to copy the counters out (not per packet).
+                    self.publish()
+                }
+                for index in descriptors.indices {
+                    descriptors[index].revents = 0
+                }
+                let ready = CNetworkEmulationShim_poll(&descriptors, UInt(descriptors.count), timeout)
                 guard ready > 0 else { continue }
-                if descriptors[1].revents != 0 {
+                if descriptors[2].revents != 0 {
                     self.publish()
                     return
                 }
-                if descriptors[0].revents & Int16(POLLIN) != 0 {
-                    self.readPackets()
+                for (index, direction) in self.directions.enumerated()
+                where descriptors[index].revents & Int16(POLLIN) != 0 {
+                    self.readPackets(direction)
                 }
             }
         }
 
-        private func readPackets() {
+        private func readPackets(_ direction: Direction) {
             for _ in 0..<TUNDelayer.readBatch {
-                if let space = self.line.reserve(self.mtu) {
-                    let count = read(self.source, space.baseAddress, space.count)
+                if let space = direction.line.reserve(self.mtu) {
+                    let count = read(direction.source, space.baseAddress, space.count)
                     let now = NetworkEmulationClock.nowNanoseconds()
                     guard count > 0 else {
-                        self.line.commit(length: 0, due: 0)
+                        direction.line.commit(length: 0, due: 0)
                         return
                     }
-                    self.line.commit(length: count, due: now + self.delay)
+                    direction.line.commit(length: count, due: now + self.delay)
                 } else {
                     // Queue full: read the packet anyway, so the device queue keeps moving, and drop it.
-                    let count = self.dropBuffer.withUnsafeMutableBytes { read(self.source, $0.baseAddress, $0.count) }
+                    let count = self.dropBuffer.withUnsafeMutableBytes {
+                        read(direction.source, $0.baseAddress, $0.count)
+                    }
                     guard count > 0 else { return }
                     self.local.dropped += 1
                 }
             }
         }
 
-        private func deliverDuePackets() {
-            var delivered = false
-            while let head = self.line.first {
+        private func deliverDuePackets(_ direction: Direction) {
+            while let head = direction.line.first {
                 let now = NetworkEmulationClock.nowNanoseconds()
                 guard head.due <= now else { break }
-                let bytes = self.line.firstBytes
-                let written = write(self.destination, bytes.baseAddress, bytes.count)
+                let bytes = direction.line.firstBytes
+                let written = write(direction.destination, bytes.baseAddress, bytes.count)
                 if written == bytes.count {
                     let lateness = now - head.due
                     self.local.packets += 1
@@ -205,15 +241,11 @@ final class TUNDelayer: Sendable {
                     // The receiving stack refused the packet (device down, memory): a loss on the link.
                     self.local.dropped += 1
                 }
-                self.line.removeFirst()
-                delivered = true
-            }
-            if delivered && self.line.isEmpty {
-                self.publish()
+                direction.line.removeFirst()
             }
         }
 
-        /// Copies the thread's counters out when the link goes idle (not per packet).
+        /// Copies the thread's counters out for ``TUNDelayer/statistics``.
         private func publish() {
             let snapshot = self.local
             self.counters.withLockedValue { $0 = snapshot }

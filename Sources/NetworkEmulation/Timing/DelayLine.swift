@@ -100,7 +100,10 @@ final class DelayLine {
         guard let reservation = self.reservation else {
             preconditionFailure("DelayLine.commit without a reservation")
         }
-        precondition(length >= 0 && length <= reservation.length, "DelayLine.commit(\(length)) of \(reservation.length)")
+        precondition(
+            length >= 0 && length <= reservation.length,
+            "DelayLine.commit(\(length)) of \(reservation.length)"
+        )
         self.reservation = nil
         guard length > 0 else { return }
         if !self.isEmpty && !self.wrapped && reservation.offset < self.writeOffset {
