@@ -44,7 +44,10 @@ extension EmulatedPath {
             close(listener.socket)
             throw error
         }
-        defer { server.stop() }
+        defer {
+            server.stop()
+            self.releaseListener(listener)
+        }
 
         var connects: [Int64] = []
         var firsts: [Int64] = []

@@ -43,6 +43,10 @@ public final class EmulatedPath: Sendable {
     /// handshake takes its round trip.
     public static let maximumConcurrentDials = 256
 
+    /// Listeners a `relay` path serves at once (each has a frontend socket polled by the relay
+    /// thread); ``releaseListener(_:)`` frees one.
+    public static let maximumRelayListeners = DelayingRelay.maximumFrontends
+
     private let backend: any EmulatorBackend
     private let registry: EmulatorCleanupRegistry
     private let dialLimit: Int
@@ -98,6 +102,14 @@ public final class EmulatedPath: Sendable {
             throw NetworkEmulationError.socketFailure("invalid port \(port) or backlog \(backlog)")
         }
         return try await self.backend.makeListeningSocket(port: port, backlog: backlog)
+    }
+
+    /// Tells the path that a listener it made is closed (after its NIO channel closed, or after
+    /// closing the socket). The relay then closes the listener's frontend; it keeps at most
+    /// ``maximumRelayListeners`` open. Other emulators hold nothing per listener.
+    public func releaseListener(_ listener: EmulatedListeningSocket) {
+        guard case .v4(let v4) = listener.dialAddress, !self.isStopped else { return }
+        self.backend.releaseListener(dialAddress: v4.address)
     }
 
     /// Dials `address` (a ``EmulatedListeningSocket/dialAddress`` of this path) from the dialer
@@ -157,6 +169,8 @@ public final class EmulatedPath: Sendable {
 
     /// What the emulator holds (tests prove ``stop()`` released it).
     var resources: EmulatorResources { self.backend.resources }
+
+    var dialsInProgress: Int { self.dialsInFlight.withLockedValue { $0 } }
 
     var registrationForTesting: Int? { self.registration.withLockedValue { $0 } }
 

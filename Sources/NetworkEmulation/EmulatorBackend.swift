@@ -16,6 +16,9 @@ protocol EmulatorBackend: AnyObject, Sendable {
         then: @escaping @Sendable (DialedSocket) throws -> Result
     ) async throws -> Result
 
+    /// Forgets a listener the caller has closed (the relay closes its frontend).
+    func releaseListener(dialAddress: sockaddr_in)
+
     /// Stops threads, closes descriptors, removes namespaces. Idempotent.
     func stop()
 

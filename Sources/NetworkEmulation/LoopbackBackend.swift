@@ -34,6 +34,8 @@ final class LoopbackBackend: EmulatorBackend {
         }
     }
 
+    func releaseListener(dialAddress: sockaddr_in) {}
+
     func stop() {}
 
     var statistics: NetworkEmulatorStatistics { NetworkEmulatorStatistics() }

@@ -217,6 +217,8 @@ final class NamespacedBackend: EmulatorBackend {
         }
     }
 
+    func releaseListener(dialAddress: sockaddr_in) {}
+
     // MARK: - Stop
 
     func stop() {

@@ -36,6 +36,8 @@ final class DelayingRelay: Sendable {
 
     /// Connections relayed at once; further dialers wait in the frontend's listen backlog.
     static let maximumConnections = 256
+    /// Frontends open at once: one per listener; ``retireFrontend(port:)`` frees one.
+    static let maximumFrontends = 64
     /// The largest single read, and so the largest chunk.
     static let chunkSize = 64 * 1024
     /// Announced dials not yet accepted that the relay remembers; older ones are forgotten first.
@@ -51,6 +53,10 @@ final class DelayingRelay: Sendable {
 
     private struct Shared {
         var newFrontends: [Frontend] = []
+        /// Ports of frontends to close (their listener is gone).
+        var retiredFrontends: [UInt16] = []
+        /// Frontends open or about to be (bounded by ``DelayingRelay/maximumFrontends``).
+        var frontendCount = 0
         /// Dialer port to `CLOCK_MONOTONIC` time of its connect(2), until the relay accepts it.
         var announcedDials: [UInt16: UInt64] = [:]
         var stopRequested = false
@@ -60,6 +66,7 @@ final class DelayingRelay: Sendable {
 
     fileprivate struct Frontend {
         var fd: CInt
+        var port: UInt16
         var upstream: sockaddr_in
     }
 
@@ -109,18 +116,28 @@ final class DelayingRelay: Sendable {
             at: EmulatorSocket.ipv4(127, 0, 0, 1, port: 0),
             backlog: CInt(Self.maximumConnections)
         )
-        let accepted = self.shared.withLockedValue { shared -> Bool in
-            guard !shared.stopRequested else { return false }
-            shared.newFrontends.append(Frontend(fd: fd, upstream: upstream))
+        let refusal = self.shared.withLockedValue { shared -> NetworkEmulationError? in
+            guard !shared.stopRequested else { return .stopped() }
+            guard shared.frontendCount < Self.maximumFrontends else {
+                return .limitReached("more than \(Self.maximumFrontends) relay listeners; release unused ones")
+            }
+            shared.frontendCount += 1
+            shared.newFrontends.append(Frontend(fd: fd, port: EmulatorSocket.port(address), upstream: upstream))
             shared.openDescriptors.append(fd)
-            return true
+            return nil
         }
-        guard accepted else {
+        if let refusal {
             close(fd)
-            throw NetworkEmulationError.stopped()
+            throw refusal
         }
         self.wake()
         return address
+    }
+
+    /// Closes the frontend on `port` (its listener is gone); connections already relayed stay.
+    func retireFrontend(port: UInt16) {
+        self.shared.withLockedValue { $0.retiredFrontends.append(port) }
+        self.wake()
     }
 
     /// Tells the relay that the dialer bound to `port` calls `connect(2)` at `startedAt`, so that
@@ -146,7 +163,8 @@ final class DelayingRelay: Sendable {
         }
         guard first else { return }
         self.shared.withLockedValue { $0.stopRequested = true }
-        self.wake()
+        var byte: UInt8 = 1
+        _ = write(self.wakePipe.write, &byte, 1)
         self.thread.join()
         // Frontends handed over after the thread's last look are still ours to close.
         let leftovers = self.shared.withLockedValue { shared -> [Frontend] in
@@ -161,9 +179,14 @@ final class DelayingRelay: Sendable {
         close(self.wakePipe.write)
     }
 
+    /// Wakes the relay thread. Under the `stopped` lock: once stop() has begun, the pipe may be
+    /// closed and its descriptor number reused, and a write there would land in someone's file.
     private func wake() {
-        var byte: UInt8 = 1
-        _ = write(self.wakePipe.write, &byte, 1)
+        self.stopped.withLockedValue { stopped in
+            guard !stopped else { return }
+            var byte: UInt8 = 1
+            _ = write(self.wakePipe.write, &byte, 1)
+        }
     }
 
     // MARK: - The relay thread
@@ -288,12 +311,23 @@ final class DelayingRelay: Sendable {
         /// the relay is stopping.
         private func takeSharedRequests() -> Bool {
             let counters = self.counters
-            let (stop, newFrontends) = self.shared.withLockedValue { shared -> (Bool, [Frontend]) in
-                defer { shared.newFrontends = [] }
+            let (stop, newFrontends, retired) = self.shared.withLockedValue {
+                shared -> (Bool, [Frontend], [UInt16]) in
+                defer {
+                    shared.newFrontends = []
+                    shared.retiredFrontends = []
+                }
                 shared.counters = counters
-                return (shared.stopRequested, shared.stopRequested ? [] : shared.newFrontends)
+                return (shared.stopRequested, shared.stopRequested ? [] : shared.newFrontends, shared.retiredFrontends)
             }
             self.frontends.append(contentsOf: newFrontends)
+            for port in retired {
+                guard let index = self.frontends.firstIndex(where: { $0.port == port }) else { continue }
+                let frontend = self.frontends.remove(at: index)
+                self.untrack(frontend.fd)
+                Glibc.close(frontend.fd)
+                self.shared.withLockedValue { $0.frontendCount -= 1 }
+            }
             return stop
         }
 
@@ -606,8 +640,9 @@ final class DelayingRelay: Sendable {
                     var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
                     _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
                 }
-                Glibc.close(fd)
+                // Untrack first: a listed descriptor is always open.
                 self.untrack(fd)
+                Glibc.close(fd)
             }
         }
 
@@ -617,8 +652,8 @@ final class DelayingRelay: Sendable {
             }
             self.connections = []
             for frontend in self.frontends {
-                Glibc.close(frontend.fd)
                 self.untrack(frontend.fd)
+                Glibc.close(frontend.fd)
             }
             self.frontends = []
             self.publishCounters()

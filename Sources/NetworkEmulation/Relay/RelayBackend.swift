@@ -70,6 +70,14 @@ final class RelayBackend: EmulatorBackend {
         }
     }
 
+    func releaseListener(dialAddress: sockaddr_in) {
+        let port = EmulatorSocket.port(dialAddress)
+        let known = self.frontendPorts.withLockedValue { $0.remove(port) != nil }
+        if known {
+            self.relay.retireFrontend(port: port)
+        }
+    }
+
     func stop() {
         self.relay.stop()
     }
