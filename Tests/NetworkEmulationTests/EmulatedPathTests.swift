@@ -349,6 +349,31 @@ enum TestedEmulators {
         close(dialed.socket)
     }
 
+    @Test func calibrationRefusesCountsOutOfRange() async throws {
+        let path = try await NetworkEmulator.start(.kind(.relay), rtt: .milliseconds(2))
+        defer { path.stop() }
+        for (connections, exchanges) in [
+            (0, 1), (1, 0), (EmulatedPath.maximumCalibrationConnections + 1, 1),
+            (1, EmulatedPath.maximumCalibrationExchanges + 1),
+        ] {
+            let error = await #expect(throws: NetworkEmulationError.self) {
+                try await path.calibrate(connections: connections, exchangesPerConnection: exchanges)
+            }
+            #expect(error?.code == .calibrationFailed, "\(connections) × \(exchanges)")
+        }
+    }
+
+    @Test func listeningWithAnInvalidPortOrBacklogIsRefused() async throws {
+        let path = try await NetworkEmulator.start(.kind(.relay), rtt: .milliseconds(2))
+        defer { path.stop() }
+        for (port, backlog) in [(-1, Int32(16)), (65536, 16), (0, 0)] {
+            let error = await #expect(throws: NetworkEmulationError.self) {
+                try await path.makeListeningSocket(port: port, backlog: backlog)
+            }
+            #expect(error?.code == .socketFailure, "port \(port), backlog \(backlog)")
+        }
+    }
+
     /// The relay keeps a bounded number of frontends; releasing a listener frees its slot.
     @Test func relayListenersAreBoundedAndReleasable() async throws {
         let path = try await NetworkEmulator.start(.kind(.relay), rtt: .milliseconds(2))
