@@ -50,6 +50,9 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        // Linux calls Swift's Glibc module does not import (namespaces, TUN ioctls, ppoll).
+        .target(name: "CNetworkEmulation"),
+
         // MARK: - Protocols
 
         .target(
@@ -105,6 +108,8 @@ let package = Package(
         .target(
             name: "NetworkEmulation",
             dependencies: [
+                "CNetworkEmulation",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -198,6 +203,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NetworkEmulationTests",
+            dependencies: [
+                "TestSupport",
+                "NetworkEmulation",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
