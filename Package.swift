@@ -131,7 +131,11 @@ let package = Package(
                 "P2PCore",
                 "Upgrader",
                 "NetworkEmulation",
+                // Only for the library versions recorded in meta.json.
+                "CSodium",
+                "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -163,6 +167,15 @@ let package = Package(
                 "TestSupport",
                 "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "UpgradeBenchKitTests",
+            dependencies: [
+                "TestSupport",
+                "UpgradeBenchKit",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),
