@@ -175,6 +175,9 @@ let package = Package(
             dependencies: [
                 "TestSupport",
                 "UpgradeBenchKit",
+                "Upgrader",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings

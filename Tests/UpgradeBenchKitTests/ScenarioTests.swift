@@ -1,5 +1,7 @@
+import NIOCore
 import Testing
 import UpgradeBenchKit
+import Upgrader
 
 @Suite struct ScenarioTests {
     @Test func nameNamesEveryIdentifyingField() {
@@ -124,5 +126,42 @@ import UpgradeBenchKit
         #expect(ConnectionSample.Failure(parsing: failure.description) == failure)
         #expect(ConnectionSample.Failure(parsing: "timed out") == .init(stage: "", reason: "timed out"))
         #expect(ConnectionSample.Failure(stage: "", reason: "timed out").description == "timed out")
+    }
+}
+
+@Suite struct UpgraderBridgeTests {
+    @Test func modesMapOneToOne() {
+        for security in Scenario.Security.allCases {
+            #expect(Scenario.Security(security.upgradeSecurity) == security)
+            #expect(security.upgradeSecurity.rawValue == security.rawValue)
+        }
+        for negotiation in Scenario.Negotiation.allCases {
+            #expect(negotiation.upgradeNegotiation.rawValue == negotiation.rawValue)
+        }
+        for multistream in Scenario.Multistream.allCases {
+            #expect(multistream.multistreamMode.rawValue == multistream.rawValue)
+        }
+        for stage in ConnectionStage.allCases {
+            #expect(ConnectionStage(stage.milestone) == stage)
+            #expect(stage.milestone.rawValue == stage.columnName, "same CSV column names as the upgrader")
+        }
+    }
+
+    @Test func timelineBecomesMicrosecondsSinceTheDial() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var timeline = UpgradeTimeline(start: start)
+        timeline.record(.tcpConnected, at: start + .nanoseconds(10_049_600))
+        timeline.record(.securityAgreed, at: start + .nanoseconds(20_100_400))
+        timeline.record(.handshakeDone, at: start + .microseconds(30_900))
+        let timestamps = ConnectionSample.Timestamps(timeline)
+        #expect(timestamps == .init(tcpConnected: 10_050, securityAgreed: 20_100, handshakeDone: 30_900))
+    }
+
+    @Test func upgradeErrorBecomesStageColonReason() {
+        struct Reason: Error, CustomStringConvertible {
+            var description: String { "signature invalid" }
+        }
+        let failure = ConnectionSample.Failure(UpgradeError(stage: .secureHandshake, underlying: Reason()))
+        #expect(failure.description == "secure_handshake: signature invalid")
     }
 }
