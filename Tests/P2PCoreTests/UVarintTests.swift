@@ -82,23 +82,23 @@ import Testing
     @Test func overlongIsRefused() throws {
         // Nine continuation bytes: a tenth would be needed, which the spec forbids.
         let buffer = try ByteBuffer(hex: "ffffffffffffffffff")
-        #expect(try errorCode { try buffer.getUVarint(at: 0) } == .varintOverlong)
+        #expect(try coreErrorCode { try buffer.getUVarint(at: 0) } == .varintOverlong)
         let longer = try ByteBuffer(hex: "ffffffffffffffffff01")
-        #expect(try errorCode { try longer.getUVarint(at: 0) } == .varintOverlong)
+        #expect(try coreErrorCode { try longer.getUVarint(at: 0) } == .varintOverlong)
     }
 
     @Test(arguments: ["8100", "ff00", "808000", "ffffffffffffffff00"])
     func nonMinimalIsRefused(hex: String) throws {
         let buffer = try ByteBuffer(hex: hex)
-        #expect(try errorCode { try buffer.getUVarint(at: 0) } == .varintNotMinimal)
+        #expect(try coreErrorCode { try buffer.getUVarint(at: 0) } == .varintNotMinimal)
     }
 
     @Test func valueAboveCallerLimitIsRefusedBeforeItCompletes() throws {
         let complete = try ByteBuffer(hex: "8108")  // 1025
-        #expect(try errorCode { try complete.getUVarint(at: 0, limit: 1024) } == .varintAboveLimit)
+        #expect(try coreErrorCode { try complete.getUVarint(at: 0, limit: 1024) } == .varintAboveLimit)
         // Already above the limit after two bytes; the rest has not arrived.
         let partial = try ByteBuffer(hex: "ffff")
-        #expect(try errorCode { try partial.getUVarint(at: 0, limit: 1024) } == .varintAboveLimit)
+        #expect(try coreErrorCode { try partial.getUVarint(at: 0, limit: 1024) } == .varintAboveLimit)
         let atLimit = try ByteBuffer(hex: "8008")  // 1024
         #expect(try atLimit.getUVarint(at: 0, limit: 1024) == .value(1024, length: 2))
     }
@@ -112,7 +112,7 @@ import Testing
 
     @Test func lengthPrefixStrategyWritesVarints() throws {
         var buffer = ByteBuffer()
-        try buffer.writeLengthPrefixed(strategy: UVarintEncodingStrategy()) { inner in
+        buffer.writeLengthPrefixed(strategy: UVarintEncodingStrategy()) { inner in
             inner.writeRepeatingByte(0x61, count: 200)
         }
         #expect(buffer.getBytes(at: 0, length: 2) == [0xc8, 0x01])
@@ -121,12 +121,3 @@ import Testing
     }
 }
 
-/// The code of the ``P2PCoreError`` that `body` throws, or `nil` when it throws nothing.
-private func errorCode(_ body: () throws -> some Any) throws -> P2PCoreError.Code? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as P2PCoreError {
-        return error.code
-    }
-}

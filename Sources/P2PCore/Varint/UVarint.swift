@@ -102,11 +102,20 @@ extension ByteBuffer {
     @inlinable
     @discardableResult
     public mutating func writeUVarint(_ value: UInt64) -> Int {
-        let length = UVarint.encodedLength(of: value)
-        self.reserveCapacity(minimumWritableBytes: length)
-        let written = self.setUVarint(value, at: self.writerIndex)
-        self.moveWriterIndex(forwardBy: written)
-        return written
+        precondition(value <= UVarint.maximumValue, "\(value) does not fit in a 9-byte unsigned varint")
+        // One capacity check and one writer-index move for the whole varint; per-byte `setInteger`
+        // calls cost an order of magnitude more.
+        return self.writeWithUnsafeMutableBytes(minimumWritableBytes: UVarint.maximumEncodedLength) { bytes in
+            var remaining = value
+            var offset = 0
+            while remaining >= 0x80 {
+                bytes[offset] = UInt8(truncatingIfNeeded: remaining) | 0x80
+                remaining >>= 7
+                offset += 1
+            }
+            bytes[offset] = UInt8(truncatingIfNeeded: remaining)
+            return offset + 1
+        }
     }
 }
 
