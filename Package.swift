@@ -167,6 +167,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "TestSupport",
+                "TLS", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MultistreamTests",
             dependencies: [
                 "TestSupport",
