@@ -19,10 +19,25 @@ public final class TLSContext: Sendable {
     ///   - now: The current time, seconds since 1970-01-01 UTC, for the cached certificate's validity.
     /// - Throws: ``TLSError/Code/invalidConfiguration`` for a muxer ID that does not fit ALPN;
     ///   ``TLSError/Code/certificateGenerationFailed`` or ``TLSError/Code/openSSLFailure``.
-    public init(configuration: TLSConfiguration, now: Int64 = TLSClock.now()) throws(TLSError) {
-        let offer = TLSALPN.clientOffer(muxers: configuration.muxers)
-        let supported = TLSALPN.serverSupported(muxers: configuration.muxers)
+    public convenience init(configuration: TLSConfiguration, now: Int64 = TLSClock.now()) throws(TLSError) {
+        try self.init(
+            configuration: configuration,
+            now: now,
+            clientALPNOffer: TLSALPN.clientOffer(muxers: configuration.muxers),
+            serverALPN: TLSALPN.serverSupported(muxers: configuration.muxers)
+        )
+    }
+
+    /// Creates a context with explicit ALPN lists; tests use it to act as peers that break the
+    /// libp2p rules (a client that does not offer `libp2p`).
+    init(
+        configuration: TLSConfiguration,
+        now: Int64,
+        clientALPNOffer offer: [String],
+        serverALPN supported: [String]
+    ) throws(TLSError) {
         try TLSALPN.validate(offer)
+        try TLSALPN.validate(supported)
         guard configuration.sessionTicketsToSend >= 0 else {
             throw .invalidConfiguration("sessionTicketsToSend must not be negative")
         }
