@@ -45,6 +45,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private let tlsContext: TLSContext
     private let role: ConnectionRole
     private let expectedRemotePeerID: PeerID?
+    private let certificate: TLSConnection.CertificateChoice
     private let resultPromise: EventLoopPromise<TLSHandshakeResult>
     private var state: State = .idle
 
@@ -65,15 +66,33 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ///   - role: `.initiator` (dialer, TLS client) or `.responder` (listener, TLS server).
     ///   - expectedRemotePeerID: The peer the dialer meant to reach, or nil.
     ///   - eventLoop: The channel's event loop, which completes ``handshakeResult``.
-    public init(
+    public convenience init(
         context: TLSContext,
         role: ConnectionRole,
         expectedRemotePeerID: PeerID? = nil,
         eventLoop: any EventLoop
     ) {
+        self.init(
+            context: context,
+            role: role,
+            expectedRemotePeerID: expectedRemotePeerID,
+            certificate: .fromContext,
+            eventLoop: eventLoop
+        )
+    }
+
+    /// Creates a handler presenting a chosen certificate; tests use it to act as misbehaving peers.
+    init(
+        context: TLSContext,
+        role: ConnectionRole,
+        expectedRemotePeerID: PeerID?,
+        certificate: TLSConnection.CertificateChoice,
+        eventLoop: any EventLoop
+    ) {
         self.tlsContext = context
         self.role = role
         self.expectedRemotePeerID = expectedRemotePeerID
+        self.certificate = certificate
         self.resultPromise = eventLoop.makePromise(of: TLSHandshakeResult.self)
     }
 
@@ -120,6 +139,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context: self.tlsContext,
                 role: self.role,
                 expectedRemotePeerID: self.expectedRemotePeerID,
+                certificate: self.certificate,
                 now: TLSClock.now(),
                 allocator: context.channel.allocator
             )
