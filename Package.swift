@@ -187,5 +187,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "UpgraderTests",
+            dependencies: [
+                "TestSupport",
+                "Upgrader", "P2PCore", "Multistream", "Noise", "TLS", "Yamux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
