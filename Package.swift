@@ -227,8 +227,9 @@ let package = Package(
             name: "UpgraderTests",
             dependencies: [
                 "TestSupport",
-                "Upgrader", "P2PCore", "Multistream", "Noise", "TLS", "Yamux",
+                "Upgrader", "P2PCore", "Multistream", "Noise", "TLS", "Yamux", "NetworkEmulation",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

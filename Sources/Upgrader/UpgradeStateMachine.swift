@@ -203,6 +203,19 @@ public struct UpgradeStateMachine {
         return self.fail(stage, error)
     }
 
+    /// multistream-select for the security protocol failed (`na` to every proposal, garbage, a
+    /// close before agreement). A lazy dialer has started the handshake on its proposal already,
+    /// so the failure may arrive while handshaking; it is still the negotiation's (go's "failed to
+    /// negotiate security protocol"), not the handshake's.
+    public mutating func securityNegotiationFailed(_ error: any Error, at now: NIODeadline) -> Action {
+        switch self.state {
+        case .negotiatingSecurity, .handshaking:
+            return self.fail(.securityNegotiation, error)
+        case .idle, .negotiatingMuxer, .startingMuxer, .ready, .failed:
+            return self.stepFailed(error, at: now)
+        }
+    }
+
     /// The connection closed before the upgrade finished.
     public mutating func connectionClosed(at now: NIODeadline) -> Action {
         guard let stage = self.currentStage else { return .none }

@@ -180,4 +180,37 @@ import Upgrader
         }
         #expect(closedError.stage == .tcpConnect)
     }
+
+    @Test func lazySecurityRefusedDuringTheHandshakeFailsSecurityNegotiation() throws {
+        struct Refused: Error {}
+        var machine = Self.machine(multistream: .lazy)
+        _ = machine.tcpConnected(at: Self.at(1))
+        // Lazily the proposal is taken as agreed and the handshake starts before the answer.
+        guard case .runHandshake(.noise, _) = machine.securityAgreed(.noise, at: Self.at(1)) else {
+            Issue.record("expected the handshake to start")
+            return
+        }
+        guard case .fail(let error) = machine.securityNegotiationFailed(Refused(), at: Self.at(2)) else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(error.stage == .securityNegotiation)
+        #expect(error.underlying is Refused)
+        guard case .none = machine.stepFailed(Refused(), at: Self.at(3)) else {
+            Issue.record("the handshake's own failure after it must be ignored")
+            return
+        }
+
+        // After the handshake, a negotiation failure is no longer the negotiation's.
+        var later = Self.machine()
+        _ = later.tcpConnected(at: Self.at(1))
+        _ = later.securityAgreed(.noise, at: Self.at(2))
+        let info = SecureChannelInfo(security: .noise, remotePeerID: Self.remote, earlyMuxer: nil)
+        _ = later.handshakeCompleted(info, at: Self.at(3))
+        guard case .fail(let muxerError) = later.securityNegotiationFailed(Refused(), at: Self.at(4)) else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(muxerError.stage == .muxerNegotiation)
+    }
 }

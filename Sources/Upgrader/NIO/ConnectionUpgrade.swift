@@ -113,16 +113,21 @@ final class ConnectionUpgrade: @unchecked Sendable {
             self.perform(self.machine.securityAgreed(protocolID, at: .now()))
             return channel.eventLoop.makeSucceededVoidFuture()
         }
+        // Lazily, the handshake runs before the listener's answer; a refusal is still reported
+        // as the negotiation's failure.
+        let negotiationFailed: (any Error) -> Void = { error in
+            self.perform(self.machine.securityNegotiationFailed(error, at: .now()))
+        }
         do {
             switch self.role {
             case .initiator:
                 let handler = MultistreamDialerHandler(protocols: proposals, mode: lazy ? .lazy : .strict, nextLayer: install)
                 try self.channel.pipeline.syncOperations.addHandler(handler)
-                handler.negotiationResult.whenFailure { self.stepFailed($0) }
+                handler.negotiationResult.whenFailure(negotiationFailed)
             case .responder:
                 let handler = MultistreamListenerHandler(protocols: proposals, nextLayer: install)
                 try self.channel.pipeline.syncOperations.addHandler(handler)
-                handler.negotiationResult.whenFailure { self.stepFailed($0) }
+                handler.negotiationResult.whenFailure(negotiationFailed)
             }
         } catch {
             self.stepFailed(error)
