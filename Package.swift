@@ -152,6 +152,11 @@ let package = Package(
             name: "bench",
             dependencies: [
                 "UpgradeBenchKit",
+                "Upgrader",
+                "NetworkEmulation",
+                "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -138,22 +138,30 @@ public final class UpgradeHost: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                // The initializer runs before the channel is registered; an accepted socket already
-                // reports itself active then, and a multistream header written now would be lost.
-                // Start once the channel is really active.
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        StartOnActiveHandler { self.serve(channel: channel, onUpgrade: onUpgrade) }
-                    )
-                }
-            }
+            .childChannelInitializer { channel in self.initializeAcceptedChannel(channel, onUpgrade: onUpgrade) }
             .bind(host: host, port: port)
             .get()
         return UpgradeListener(channel: channel, peerID: self.peerID)
     }
 
-    /// Upgrades one accepted channel and reports the outcome; used by ``listen(host:port:group:onUpgrade:)``
+    /// The `childChannelInitializer` for a `ServerBootstrap` whose connections this host upgrades
+    /// (for sockets that come from elsewhere, such as an emulated network path).
+    ///
+    /// The initializer runs before the channel is registered; an accepted socket already reports
+    /// itself active then, and a multistream header written at that point would be lost. So the
+    /// upgrade starts once the channel is really active.
+    public func initializeAcceptedChannel(
+        _ channel: any Channel,
+        onUpgrade: (@Sendable (Result<UpgradedConnection, any Error>) -> Void)? = nil
+    ) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                StartOnActiveHandler { self.serve(channel: channel, onUpgrade: onUpgrade) }
+            )
+        }
+    }
+
+    /// Upgrades one accepted, active channel and reports the outcome; used by ``listen(host:port:group:onUpgrade:)``
     /// and by listeners whose sockets come from elsewhere (network emulation).
     public func serve(
         channel: any Channel,
