@@ -50,6 +50,9 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        // Linux calls Swift's Glibc module does not import (namespaces, TUN ioctls, ppoll).
+        .target(name: "CNetworkEmulation"),
+
         // MARK: - Protocols
 
         .target(
@@ -106,6 +109,8 @@ let package = Package(
         .target(
             name: "NetworkEmulation",
             dependencies: [
+                "CNetworkEmulation",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,7 +137,11 @@ let package = Package(
                 "P2PCore",
                 "Upgrader",
                 "NetworkEmulation",
+                // Only for the library versions recorded in meta.json.
+                "CSodium",
+                "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -143,6 +152,11 @@ let package = Package(
             name: "bench",
             dependencies: [
                 "UpgradeBenchKit",
+                "Upgrader",
+                "NetworkEmulation",
+                "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -168,12 +182,70 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "NoiseTests",
+            dependencies: [
+                "TestSupport",
+                "Noise", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "UpgradeBenchKitTests",
+            dependencies: [
+                "TestSupport",
+                "UpgradeBenchKit",
+                "Upgrader",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TLSTests",
+            dependencies: [
+                "TestSupport",
+                "TLS", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "MultistreamTests",
             dependencies: [
                 "TestSupport",
                 "Multistream", "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "UpgraderTests",
+            dependencies: [
+                "TestSupport",
+                "Upgrader", "P2PCore", "Multistream", "Noise", "TLS", "Yamux",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NetworkEmulationTests",
+            dependencies: [
+                "TestSupport",
+                "NetworkEmulation",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -33,6 +33,24 @@ let package = Package(
                 .product(name: "P2PCore", package: "UpgradeBench"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
-        )
+        ),
+        benchmarkTarget(
+            "MultistreamBenchmarks",
+            dependencies: [
+                .product(name: "Multistream", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        benchmarkTarget(
+            "NoiseBenchmarks",
+            dependencies: [
+                .product(name: "Noise", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
     ]
 )

@@ -1,1 +1,0 @@
-// The TLS module; see README.md for its place in the upgrade.

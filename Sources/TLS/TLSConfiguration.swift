@@ -1,0 +1,60 @@
+import P2PCore
+
+/// The certificate key a libp2p TLS certificate carries.
+public enum TLSCertificateKeyType: String, Hashable, Sendable, CaseIterable {
+    /// ECDSA P-256 with ecdsa-with-SHA256, what go and rust generate (wire §5.2).
+    case p256
+    /// Ed25519.
+    case ed25519
+}
+
+/// How often a certificate is made.
+public enum TLSCertificateMode: String, Hashable, Sendable, CaseIterable {
+    /// A fresh certificate key and certificate for every connection (rust and go do this).
+    case perConnection
+    /// One certificate, made when the ``TLSContext`` is created, for every connection of the host key.
+    case cached
+}
+
+/// What a libp2p TLS endpoint needs: its identity, its muxers, and certificate policy.
+///
+/// The peer a dialer expects is per connection, so it is given to ``TLSConnection`` and ``TLSHandler``
+/// rather than here.
+public struct TLSConfiguration: Sendable {
+    /// The host's identity key; it signs every certificate.
+    public var identityKey: IdentityPrivateKey
+    /// Muxers in preference order, offered through ALPN before `libp2p` (early muxer negotiation,
+    /// wire §6.1). Empty means classic mode: ALPN carries only `libp2p` and the muxer is chosen by
+    /// multistream-select afterwards.
+    public var muxers: [ProtocolID]
+    /// Fresh certificate per connection, or one cached certificate.
+    public var certificateMode: TLSCertificateMode
+    /// The certificate key type.
+    public var certificateKeyType: TLSCertificateKeyType
+    /// Whether to mark the libp2p extension critical (rust does, go does not; both accept either).
+    public var extensionCritical: Bool
+    /// Session tickets the server sends after the handshake. libp2p never resumes, and go sends none,
+    /// so the default is 0; a client always accepts (and ignores) tickets a server sends.
+    public var sessionTicketsToSend: Int
+
+    /// Creates a configuration.
+    ///
+    /// - Parameters:
+    ///   - identityKey: The host's identity key.
+    ///   - muxers: Muxers for early negotiation; empty for classic mode.
+    ///   - certificateMode: Defaults to a fresh certificate per connection.
+    ///   - certificateKeyType: Defaults to P-256.
+    public init(
+        identityKey: IdentityPrivateKey,
+        muxers: [ProtocolID] = [],
+        certificateMode: TLSCertificateMode = .perConnection,
+        certificateKeyType: TLSCertificateKeyType = .p256
+    ) {
+        self.identityKey = identityKey
+        self.muxers = muxers
+        self.certificateMode = certificateMode
+        self.certificateKeyType = certificateKeyType
+        self.extensionCritical = false
+        self.sessionTicketsToSend = 0
+    }
+}
