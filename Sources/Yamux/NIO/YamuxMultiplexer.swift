@@ -214,9 +214,14 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         self.isReading = false
-        let streams = self.streamsWithPendingReads
+        // Indexed rather than copied: a copy would make `removeAll(keepingCapacity:)` allocate a new array. No stream
+        // registers here, as the read burst is over.
+        var index = 0
+        while index < self.streamsWithPendingReads.count {
+            self.streamsWithPendingReads[index].parentReadComplete()
+            index += 1
+        }
         self.streamsWithPendingReads.removeAll(keepingCapacity: true)
-        for stream in streams { stream.parentReadComplete() }
         self.flushIfNeeded()
         context.fireChannelReadComplete()
     }
