@@ -69,7 +69,11 @@ extension ByteBuffer {
     /// - Precondition: `payload.readableBytes <= UInt32.max`.
     @inlinable
     @discardableResult
-    public mutating func writeYamuxDataFrame(streamID: UInt32, flags: YamuxFrameHeader.Flags = [], payload: ByteBuffer)
+    public mutating func writeYamuxDataFrame(
+        streamID: UInt32,
+        flags: YamuxFrameHeader.Flags = [],
+        payload: ByteBuffer
+    )
         -> Int
     {
         let length = payload.readableBytes
@@ -85,7 +89,8 @@ extension YamuxFrameHeader {
     @inlinable
     var wireWords: (UInt32, UInt64) {
         (
-            UInt32(YamuxConstants.protocolVersion) << 24 | UInt32(self.type.rawValue) << 16 | UInt32(self.flags.rawValue),
+            UInt32(YamuxConstants.protocolVersion) << 24 | UInt32(self.type.rawValue) << 16
+                | UInt32(self.flags.rawValue),
             UInt64(self.streamID) << 32 | UInt64(self.length)
         )
     }

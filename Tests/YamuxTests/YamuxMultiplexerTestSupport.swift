@@ -16,6 +16,8 @@ final class EmbeddedYamuxPair {
     let serverStreams = ChannelCollector()
     /// Every byte the client sent, in order (for wire-level checks).
     var clientWire = ByteBuffer()
+    /// Every byte the server sent, in order.
+    var serverWire = ByteBuffer()
 
     /// No pings unless a test asks for them: the wire then holds only what the test did.
     static var quietConfiguration: YamuxConfiguration {
@@ -69,6 +71,7 @@ final class EmbeddedYamuxPair {
             }
             while let bytes = try self.server.readOutbound(as: ByteBuffer.self) {
                 moved = true
+                self.serverWire.writeImmutableBuffer(bytes)
                 try Self.deliver(bytes, to: self.client, byteAtATime: byteAtATime)
             }
             self.loop.run()

@@ -304,6 +304,35 @@ private let kib = 1024
         #expect(pair.clientMultiplexer.roundTripTime == .milliseconds(3))
     }
 
+    @Test func receiveWindowGrowsOnAHighDelayLinkOnceTheRoundTripTimeIsKnown() throws {
+        var configuration = YamuxConfiguration()
+        configuration.roundTripPingInterval = .seconds(10)
+        let pair = try EmbeddedYamuxPair(clientConfiguration: configuration, serverConfiguration: configuration)
+        // Both first pings come back after 50 ms: a high-delay link.
+        pair.loop.advanceTime(by: .milliseconds(50))
+        try pair.pump()
+        #expect(pair.serverMultiplexer.roundTripTime == .milliseconds(50))
+        let recorder = StreamRecorder()
+        let stream = try pair.openClientStream { [recorder] }
+        let message = ByteBuffer.pattern(8 * 1024 * kib)
+        stream.writeAndFlush(message, promise: nil)
+        // The reader consumes at once (no time passes), so each half window is used in under 2 RTT: the server's
+        // window doubles on every update until go's 16 MiB.
+        try pair.pump()
+        #expect(pair.serverStreams.channels.count == 1)
+        var deltas: [UInt32] = []
+        var wire = pair.serverWire
+        while let header = try wire.readYamuxFrameHeader() {
+            if header.type == .data { wire.moveReaderIndex(forwardBy: Int(header.length)) }
+            if header.type == .windowUpdate, header.streamID == 1, header.length > 0 { deltas.append(header.length) }
+        }
+        #expect(deltas.count >= 4)
+        #expect(deltas.max() ?? 0 > 1024 * UInt32(kib))
+        #expect(deltas == deltas.sorted())
+        // The echo came back whole.
+        #expect(recorder.received.readableBytes == message.readableBytes)
+    }
+
     // MARK: - Bad input through the channel
 
     /// Each malformed or hostile input, by name: the multiplexer answers Go Away (protocol error), surfaces the typed

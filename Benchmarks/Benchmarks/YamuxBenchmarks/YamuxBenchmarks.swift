@@ -144,7 +144,11 @@ final class EmbeddedStreamPair {
     init() throws {
         var configuration = YamuxConfiguration()
         configuration.roundTripPingInterval = nil
-        let clientMultiplexer = YamuxMultiplexer(role: .initiator, configuration: configuration, inboundStreamInitializer: nil)
+        let clientMultiplexer = YamuxMultiplexer(
+            role: .initiator,
+            configuration: configuration,
+            inboundStreamInitializer: nil
+        )
         let serverMultiplexer = YamuxMultiplexer(role: .responder, configuration: configuration) { channel in
             channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Echo()) }
         }
