@@ -11,7 +11,7 @@ struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a scenario matrix and write CSV, HdrHistogram and JSON results.",
         discussion: """
-            Presets: quick (CI: loopback + 10 ms), default (loopback, 10 and 20 ms; about 2-3 minutes \
+            Presets: quick (CI: loopback + 20 ms), default (loopback, 10 and 20 ms; about 2-3 minutes \
             on 2 cores), extended (up to 100 ms), concurrent (loads of 1, 8 and 32 concurrent \
             upgrades). Emulated delay needs root for the TUN emulator; without root the TCP relay is \
             used (see README).
