@@ -12,6 +12,13 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// For targets that use Glibc's socket structs: with MemberImportVisibility, release builds
+/// attribute `sockaddr_in`'s fields to whichever clang module imported the header first (NIO's
+/// CNIOLinux), and refuse them unless that internal module is imported.
+let cInteropSwiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
 let package = Package(
     name: "UpgradeBench",
     platforms: [.macOS(.v14)],
@@ -115,7 +122,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: cInteropSwiftSettings
         ),
         .target(
             name: "Upgrader",
@@ -152,6 +159,11 @@ let package = Package(
             name: "bench",
             dependencies: [
                 "UpgradeBenchKit",
+                "Upgrader",
+                "NetworkEmulation",
+                "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

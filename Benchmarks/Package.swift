@@ -44,6 +44,15 @@ let package = Package(
             ]
         ),
         benchmarkTarget(
+            "YamuxBenchmarks",
+            dependencies: [
+                .product(name: "Yamux", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        benchmarkTarget(
             "NoiseBenchmarks",
             dependencies: [
                 .product(name: "Noise", package: "UpgradeBench"),

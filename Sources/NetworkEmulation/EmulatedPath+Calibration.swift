@@ -121,7 +121,10 @@ final class CalibrationEchoServer: Sendable {
         do {
             self.thread = try EmulatorThread.spawn(name: "ubnetem-echo") {
                 defer { close(listener) }
-                for _ in 0..<connections {
+                // Count served connections, not wake-ups: a failed accept (EAGAIN after a spurious
+                // wake-up, EINTR) must not use up a connection and close the listener early.
+                var served = 0
+                while served < connections {
                     guard
                         Self.wait(
                             for: listener,
@@ -132,6 +135,7 @@ final class CalibrationEchoServer: Sendable {
                     else { return }
                     let fd = CNetworkEmulationShim_accept(listener)
                     guard fd >= 0 else { continue }
+                    served += 1
                     EmulatorSocket.setNoDelay(fd)
                     Self.echo(fd, stop: stopPipe.read, timeoutNanoseconds: timeoutNanoseconds)
                     close(fd)

@@ -11,10 +11,13 @@ public struct NetworkEmulatorCalibration: Sendable, Hashable, CustomStringConver
         /// The median (the mean of the two middle values for an even count).
         public var median: TimeAmount
         public var maximum: TimeAmount
+        /// Every duration, in nanoseconds, ascending: for results that compute their own percentiles.
+        public var sortedNanoseconds: [Int64]
 
         /// Summarizes durations in nanoseconds; an empty set gives zeros.
         public init(nanoseconds values: [Int64]) {
             let sorted = values.sorted()
+            self.sortedNanoseconds = sorted
             self.samples = sorted.count
             guard let first = sorted.first, let last = sorted.last else {
                 self.minimum = .zero

@@ -411,7 +411,11 @@ public struct YamuxSessionStateMachine {
     ///   - streamID: The stream.
     ///   - buffer: The data; the frame's body is sliced off its front.
     ///   - closeOutput: Set FIN on the frame that takes the last byte (or on an empty frame if `buffer` is empty).
-    public mutating func sendData(streamID: UInt32, from buffer: inout ByteBuffer, closeOutput: Bool = false)
+    public mutating func sendData(
+        streamID: UInt32,
+        from buffer: inout ByteBuffer,
+        closeOutput: Bool = false
+    )
         -> SendDataAction
     {
         if let error = self.sessionEndedError { return .failed(error) }
@@ -472,7 +476,11 @@ public struct YamuxSessionStateMachine {
         return .send(header, streamClosed: false)
     }
 
-    private mutating func credit(_ count: Int, at index: Dictionary<UInt32, YamuxStreamStateMachine>.Index, now: NIODeadline)
+    private mutating func credit(
+        _ count: Int,
+        at index: Dictionary<UInt32, YamuxStreamStateMachine>.Index,
+        now: NIODeadline
+    )
         -> YamuxFrameHeader?
     {
         let tuning: YamuxStreamStateMachine.AutoTuning? =

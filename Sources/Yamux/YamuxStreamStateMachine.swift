@@ -231,7 +231,11 @@ struct YamuxStreamStateMachine {
             now - self.lastWindowUpdate < roundTripTime * YamuxConstants.autoTuningRoundTrips
         {
             let doubled = UInt64(self.receiveWindowLimit) * 2
-            let limit = min(doubled, UInt64(tuning.maximumWindow), UInt64(self.receiveWindowLimit) + UInt64(max(0, tuning.sessionRoom)))
+            let limit = min(
+                doubled,
+                UInt64(tuning.maximumWindow),
+                UInt64(self.receiveWindowLimit) + UInt64(max(0, tuning.sessionRoom))
+            )
             if limit > UInt64(self.receiveWindowLimit) {
                 growth = UInt32(limit) - self.receiveWindowLimit
                 self.receiveWindowLimit = UInt32(limit)

@@ -4,7 +4,7 @@ import UpgradeBenchKit
 @Suite struct RoundTripModelTests {
     typealias Row = (negotiation: Scenario.Negotiation, multistream: Scenario.Multistream, counts: [Int])
 
-    /// The table in ``RoundTripModel``'s documentation and docs/results-format.md, with a
+    /// The table in ``RoundTripModel``'s documentation and README.md ("Results" and "Round-trip accounting"), with a
     /// connect-delaying emulator: tcp, security, handshake, muxer, echo.
     static let table: [Row] = [
         (.classic, .strict, [1, 2, 3, 4, 6]),

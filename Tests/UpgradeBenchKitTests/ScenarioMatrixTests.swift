@@ -55,7 +55,7 @@ import UpgradeBenchKit
 
     @Test func quickHasOneEmulatedRTTAndEveryPath() throws {
         let matrix = try ScenarioMatrix.quick()
-        #expect(Set(matrix.scenarios.map(\.rttMilliseconds)) == [0, 10])
+        #expect(Set(matrix.scenarios.map(\.rttMilliseconds)) == [0, 20])
         #expect(Set(matrix.scenarios.map(\.pathName)).count == 8)
         #expect(matrix.estimatedDuration() < 60)
     }

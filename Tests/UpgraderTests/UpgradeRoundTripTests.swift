@@ -89,7 +89,7 @@ extension UpgradeSocketTests {
                 let socket = try await path.makeListeningSocket()
                 let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                     .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                    .childChannelInitializer(host.childChannelInitializer())
+                    .childChannelInitializer { host.initializeAcceptedChannel($0) }
                     .withBoundSocket(socket.socket)
                     .get()
                 return Endpoint(path: path, socket: socket, server: server)

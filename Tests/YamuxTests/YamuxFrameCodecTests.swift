@@ -44,7 +44,11 @@ import Yamux
 
             var encoded = ByteBuffer()
             if header.type == .data {
-                encoded.writeYamuxDataFrame(streamID: header.streamID, flags: header.flags, payload: ByteBuffer(string: body))
+                encoded.writeYamuxDataFrame(
+                    streamID: header.streamID,
+                    flags: header.flags,
+                    payload: ByteBuffer(string: body)
+                )
             } else {
                 encoded.writeYamuxFrameHeader(header)
             }
@@ -53,7 +57,12 @@ import Yamux
     }
 
     @Test func headerQuartetRoundTripsEveryField() throws {
-        let header = YamuxFrameHeader(type: .windowUpdate, flags: [.ack, .fin], streamID: 0xDEAD_BEEF, length: 0x0102_0304)
+        let header = YamuxFrameHeader(
+            type: .windowUpdate,
+            flags: [.ack, .fin],
+            streamID: 0xDEAD_BEEF,
+            length: 0x0102_0304
+        )
         var buffer = ByteBuffer()
         #expect(buffer.writeYamuxFrameHeader(header) == 12)
         #expect(buffer.hexString == "00010006deadbeef01020304")
@@ -122,12 +131,14 @@ import Yamux
             cumulation.writeBuffer(&byte)
             while let frame = try decoder.decodeFrame(buffer: &cumulation) { frames.append(frame) }
         }
-        #expect(frames.map(\.header) == [
-            .windowUpdate(streamID: 1, flags: .syn, delta: 0),
-            .data(streamID: 1, length: 300),
-            .data(streamID: 1, flags: .fin, length: 0),
-            .ping(opaque: 42, ack: false),
-        ])
+        #expect(
+            frames.map(\.header) == [
+                .windowUpdate(streamID: 1, flags: .syn, delta: 0),
+                .data(streamID: 1, length: 300),
+                .data(streamID: 1, flags: .fin, length: 0),
+                .ping(opaque: 42, ack: false),
+            ]
+        )
         #expect(frames[1].payload == .pattern(300))
         #expect(cumulation.readableBytes == 0)
     }
@@ -140,7 +151,9 @@ import Yamux
         var headers: [YamuxFrameHeader] = []
         try processor.process(buffer: input.getSlice(at: 0, length: 7)!) { headers.append($0.header) }
         #expect(headers.isEmpty)
-        try processor.process(buffer: input.getSlice(at: 7, length: input.readableBytes - 7)!) { headers.append($0.header) }
+        try processor.process(buffer: input.getSlice(at: 7, length: input.readableBytes - 7)!) {
+            headers.append($0.header)
+        }
         #expect(headers == [.data(streamID: 3, length: 3), .goAway(.normal)])
     }
 

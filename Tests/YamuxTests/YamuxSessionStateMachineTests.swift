@@ -143,7 +143,9 @@ private let initialWindow = 256 * 1024
             if client.session.openStreamError?.code == .ackBacklogFull { pump(&client, &server) }
             streamIDs.append(try client.open())
         }
-        for streamID in streamIDs { try client.sendData(.pattern(1000, seed: UInt8(truncatingIfNeeded: streamID)), on: streamID) }
+        for streamID in streamIDs {
+            try client.sendData(.pattern(1000, seed: UInt8(truncatingIfNeeded: streamID)), on: streamID)
+        }
         pump(&client, &server)
         #expect(server.session.streamCount == 1000)
         for streamID in streamIDs {
@@ -257,7 +259,10 @@ private let initialWindow = 256 * 1024
         pump(&client, &server, now: .uptimeNanoseconds(15_000_000))
         // Half the window consumed 5 ms after the stream started: under 2 RTT, so the window doubles to 512 KiB.
         let update = server.session.consumed(128 * kib, streamID: streamID, now: .uptimeNanoseconds(15_000_000))
-        #expect(update == .send(.windowUpdate(streamID: streamID, delta: UInt32(128 * kib + 256 * kib)), streamClosed: false))
+        #expect(
+            update
+                == .send(.windowUpdate(streamID: streamID, delta: UInt32(128 * kib + 256 * kib)), streamClosed: false)
+        )
         #expect(server.session.receiveWindowLimit(streamID: streamID) == 512 * kib)
         server.send(update)
         pump(&client, &server, now: .uptimeNanoseconds(15_000_000))

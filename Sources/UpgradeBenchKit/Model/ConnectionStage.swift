@@ -2,7 +2,7 @@
 ///
 /// Every timestamp is taken by the **dialer**, in microseconds since it started the dial, at the
 /// moment it moves on to the next phase. The round-trip model for each stage is in
-/// ``RoundTripModel``; the definitions are repeated in docs/results-format.md.
+/// ``RoundTripModel``; the definitions are repeated in README.md ("Results" and "Round-trip accounting").
 public enum ConnectionStage: String, Hashable, Sendable, Codable, CaseIterable, Comparable {
     /// `connect()` completed: the SYN-ACK arrived.
     case tcpConnected = "tcp_connected"

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Writes a run's results folder, `results/<name>/` (layout in docs/results-format.md):
+/// Writes a run's results folder, `results/<name>/` (layout in README.md ("Results" and "Round-trip accounting")):
 /// `samples.csv`, `summary.csv`, `throughput.csv`, one `<scenario>.hgrm` per scenario,
 /// `meta.json`, and the plot data in `gnuplot/`.
 public struct ResultsWriter: Sendable {

@@ -1,4 +1,4 @@
-/// `samples.csv`: one row per recorded connection (columns in docs/results-format.md).
+/// `samples.csv`: one row per recorded connection (columns in README.md ("Results" and "Round-trip accounting")).
 public enum SamplesCSV {
     /// The header, in column order.
     public static let header: [String] =

@@ -1,5 +1,5 @@
 /// `summary.csv`: one row per scenario and stage with its statistics, round-trip counts and, for
-/// early scenarios, the saving over the classic counterpart (columns in docs/results-format.md).
+/// early scenarios, the saving over the classic counterpart (columns in README.md ("Results" and "Round-trip accounting")).
 public enum SummaryCSV {
     /// The header, in column order.
     public static let header = [
@@ -42,7 +42,7 @@ public enum SummaryCSV {
     }
 }
 
-/// `throughput.csv`: one row per transfer (columns in docs/results-format.md).
+/// `throughput.csv`: one row per transfer (columns in README.md ("Results" and "Round-trip accounting")).
 public enum ThroughputCSV {
     /// The header, in column order.
     public static let header = [

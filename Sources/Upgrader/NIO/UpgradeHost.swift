@@ -138,39 +138,31 @@ public final class UpgradeHost: Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer(self.childChannelInitializer(onUpgrade: onUpgrade))
+            .childChannelInitializer { channel in self.initializeAcceptedChannel(channel, onUpgrade: onUpgrade) }
             .bind(host: host, port: port)
             .get()
         return UpgradeListener(channel: channel, peerID: self.peerID)
     }
 
-    /// A `ServerBootstrap.childChannelInitializer` that upgrades every accepted channel, for
-    /// listeners whose bootstrap is made elsewhere (`withBoundSocket` on an emulated path):
+    /// The `childChannelInitializer` for a `ServerBootstrap` whose connections this host upgrades
+    /// (for sockets that come from elsewhere, such as an emulated network path).
     ///
-    /// ```swift
-    /// let server = try await ServerBootstrap(group: group)
-    ///     .childChannelInitializer(host.childChannelInitializer(onUpgrade: record))
-    ///     .withBoundSocket(listener.socket).get()
-    /// ```
-    ///
-    /// The initializer runs before the child channel is registered; an accepted socket already
-    /// reports itself active then, and a multistream header written at that point would be lost.
-    /// So it only adds a handler that calls ``serve(channel:onUpgrade:)`` once the channel is
-    /// really active.
-    public func childChannelInitializer(
+    /// The initializer runs before the channel is registered; an accepted socket already reports
+    /// itself active then, and a multistream header written at that point would be lost. So the
+    /// upgrade starts once the channel is really active.
+    public func initializeAcceptedChannel(
+        _ channel: any Channel,
         onUpgrade: (@Sendable (Result<UpgradedConnection, any Error>) -> Void)? = nil
-    ) -> @Sendable (any Channel) -> EventLoopFuture<Void> {
-        { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(
-                    StartOnActiveHandler { self.serve(channel: channel, onUpgrade: onUpgrade) }
-                )
-            }
+    ) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(
+                StartOnActiveHandler { self.serve(channel: channel, onUpgrade: onUpgrade) }
+            )
         }
     }
 
-    /// Upgrades one active accepted channel and reports the outcome; used by
-    /// ``childChannelInitializer(onUpgrade:)``. Call it directly only once the channel is active.
+    /// Upgrades one accepted, active channel and reports the outcome; used by ``listen(host:port:group:onUpgrade:)``
+    /// and by listeners whose sockets come from elsewhere (network emulation).
     public func serve(
         channel: any Channel,
         onUpgrade: (@Sendable (Result<UpgradedConnection, any Error>) -> Void)? = nil

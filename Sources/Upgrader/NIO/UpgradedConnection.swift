@@ -22,20 +22,12 @@ public struct UpgradedConnection: @unchecked Sendable {
     /// ``MultistreamMode`` says. Fails with ``UpgradeError`` at stage `first_stream`.
     public func echo(payload: ByteBuffer, timeout: TimeAmount = UpgradeLimits.defaultStreamTimeout) -> EventLoopFuture<NIODeadline> {
         let eventLoop = self.channel.eventLoop
-        let mode: MultistreamDialerStateMachine.Mode = self.multistream == .lazy ? .lazy : .strict
         let client = EchoClientHandler(payload: payload, eventLoop: eventLoop)
-        let multiplexer = self.multiplexer
-        let opened = eventLoop.flatSubmit {
-            multiplexer.openStream { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    let negotiation = MultistreamDialerHandler(protocols: [.echo], mode: mode) { _, channel in
-                        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
-                    }
-                    try stream.pipeline.syncOperations.addHandler(negotiation)
-                    negotiation.negotiationResult.whenFailure { client.streamFailed($0) }
-                }
-            }
-        }
+        let opened = self.openStream(
+            protocol: .echo,
+            install: { try $0.pipeline.syncOperations.addHandler(client) },
+            negotiationFailed: { client.streamFailed($0) }
+        )
         let timeoutTask = eventLoop.scheduleTask(in: timeout) {
             client.streamFailed(UpgradeFailure.timedOut(.firstStream, after: "\(timeout.nanoseconds / 1_000_000) ms"))
         }
@@ -49,6 +41,34 @@ public struct UpgradedConnection: @unchecked Sendable {
                 timeoutTask.cancel()
                 opened.whenSuccess { $0.close(promise: nil) }
             }
+    }
+
+    /// Opens a stream, negotiates `protocolID` on it (strictly or lazily, as the host's
+    /// ``MultistreamMode`` says) and calls `install` to add the protocol's handlers.
+    ///
+    /// - Parameters:
+    ///   - install: Adds the protocol handlers to the stream channel, on its event loop.
+    ///   - negotiationFailed: Told when the peer refuses the protocol (also after the stream
+    ///     future succeeded, in lazy mode).
+    /// - Returns: The stream channel, once it is open and the handlers are set up.
+    public func openStream(
+        protocol protocolID: ProtocolID,
+        install: @escaping @Sendable (any Channel) throws -> Void,
+        negotiationFailed: @escaping @Sendable (any Error) -> Void = { _ in }
+    ) -> EventLoopFuture<any Channel> {
+        let mode: MultistreamDialerStateMachine.Mode = self.multistream == .lazy ? .lazy : .strict
+        let multiplexer = self.multiplexer
+        return self.channel.eventLoop.flatSubmit {
+            multiplexer.openStream { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    let negotiation = MultistreamDialerHandler(protocols: [protocolID], mode: mode) { _, channel in
+                        channel.eventLoop.makeCompletedFuture { try install(channel) }
+                    }
+                    try stream.pipeline.syncOperations.addHandler(negotiation)
+                    negotiation.negotiationResult.whenFailure(negotiationFailed)
+                }
+            }
+        }
     }
 
     /// Closes the connection (yamux sends Go Away).

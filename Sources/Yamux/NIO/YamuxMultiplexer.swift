@@ -124,6 +124,14 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
             self.queueOpen(promise: promise, initializer: initializer)
             return
         }
+        self.open(promise: promise, initializer: initializer, context: context)
+    }
+
+    private func open(
+        promise: EventLoopPromise<any Channel>,
+        initializer: @escaping YamuxStreamInitializer,
+        context: ChannelHandlerContext
+    ) {
         switch self.session.openStream(now: context.eventLoop.now) {
         case .opened(let streamID, let synFrame):
             self.writeFrame(synFrame, promise: nil)
@@ -153,8 +161,9 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
                 promise.fail(error)
                 continue
             }
+            guard let context = self.context else { return }
             self.pendingOpens.removeFirst()
-            self.openStream0(promise: promise, initializer: initializer)
+            self.open(promise: promise, initializer: initializer, context: context)
         }
     }
 
@@ -205,9 +214,14 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         self.isReading = false
-        let streams = self.streamsWithPendingReads
+        // Indexed rather than copied: a copy would make `removeAll(keepingCapacity:)` allocate a new array. No stream
+        // registers here, as the read burst is over.
+        var index = 0
+        while index < self.streamsWithPendingReads.count {
+            self.streamsWithPendingReads[index].parentReadComplete()
+            index += 1
+        }
         self.streamsWithPendingReads.removeAll(keepingCapacity: true)
-        for stream in streams { stream.parentReadComplete() }
         self.flushIfNeeded()
         context.fireChannelReadComplete()
     }
@@ -357,15 +371,18 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         return action
     }
 
-    /// Sends FIN for `streamID`.
-    func closeOutput(streamID: UInt32, promise: EventLoopPromise<Void>?) {
+    /// Sends FIN for `streamID`. Returns whether that closed the stream (the peer had sent FIN already).
+    func closeOutput(streamID: UInt32, promise: EventLoopPromise<Void>?) -> Bool {
+        var closed = false
         switch self.session.closeOutput(streamID: streamID) {
-        case .send(let header, _):
+        case .send(let header, let streamClosed):
             self.writeFrame(header, promise: promise)
+            closed = streamClosed
         case .none:
             promise?.succeed(())
         }
         self.flushIfNeeded()
+        return closed
     }
 
     /// The stream channel delivered `count` bytes to its pipeline: credit the window if due.

@@ -242,8 +242,14 @@ final class YamuxStreamChannel {
             case .closeOutput(let promise):
                 self.pendingWrites.removeFirst()
                 self.flushedWriteCount -= 1
-                self.multiplexer.closeOutput(streamID: self.streamID, promise: promise)
+                let streamClosed = self.multiplexer.closeOutput(streamID: self.streamID, promise: promise)
                 self.pipeline.fireUserInboundEventTriggered(ChannelEvent.outputClosed)
+                if streamClosed {
+                    // Our FIN followed the peer's: the stream is over.
+                    self.isLiveOnNetwork = false
+                    self.close(error: nil, reset: false)
+                    return
+                }
             }
         }
         self.multiplexer.flushIfNeeded()
