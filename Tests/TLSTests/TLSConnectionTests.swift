@@ -80,7 +80,7 @@ import Testing
             let (_, serverResult) = try Support.handshake(client: client, server: server)
             #expect(serverResult.remotePeerID == (try Support.identity(1).peerID))
         }
-        #expect(serverContext.cachedCertificate?.derEncoded == cached.derEncoded)
+        #expect(try serverContext.cachedCertificate?.derEncoded == (try cached.derEncoded))
     }
 
     // MARK: - ALPN
