@@ -64,7 +64,7 @@ public final class TLSConnection {
     public let expectedRemotePeerID: PeerID?
 
     private let context: TLSContext
-    private let openSSL: OpenSSLConnection
+    let openSSL: OpenSSLConnection
     private var state: State = .handshaking
     /// The time the verify callback checks the peer's validity against; set by each handshake step.
     private var now: Int64
@@ -146,6 +146,19 @@ public final class TLSConnection {
             )
         }
     }
+
+    /// Whether records are protected by the direct record layer after the handshake: configured so,
+    /// and OpenSSL sent nothing under the application keys (a server sending session tickets would).
+    private var usesDirectRecordProtection: Bool {
+        let configuration = self.context.configuration
+        switch configuration.recordProtection {
+        case .direct: return self.role == .initiator || configuration.sessionTicketsToSend == 0
+        case .openSSL: return false
+        }
+    }
+
+    /// Whether records currently go through the direct record layer (tests and diagnostics).
+    var recordsAreDirect: Bool { self.openSSL.usesDirectRecordLayer }
 
     /// The handshake result once established.
     public var handshakeResult: TLSHandshakeResult? {
@@ -229,6 +242,14 @@ public final class TLSConnection {
             self.state = .failed(error)
             self.openSSL.shutdown()
             throw error
+        }
+        if self.usesDirectRecordProtection {
+            do throws(TLSError) {
+                try self.openSSL.useDirectRecordLayer()
+            } catch {
+                self.state = .failed(error)
+                throw error
+            }
         }
         let muxer: ProtocolID? =
             switch outcome {

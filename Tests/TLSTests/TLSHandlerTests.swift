@@ -13,7 +13,7 @@ import Testing
     static let address = try! SocketAddress(ipAddress: "127.0.0.1", port: 4001)
 
     /// One side: its channel and handler.
-    struct Side {
+    struct Side: @unchecked Sendable {
         let channel: EmbeddedChannel
         let handler: TLSHandler
     }
@@ -315,7 +315,7 @@ import Testing
 }
 
 /// Records the order of handshake completion and reads.
-final class EventRecorder: ChannelInboundHandler {
+final class EventRecorder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     var events: [String] = []
 
