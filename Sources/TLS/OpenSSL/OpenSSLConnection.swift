@@ -282,6 +282,10 @@ final class OpenSSLConnection {
     /// secrets.
     func captureKeyLogLine(_ line: UnsafePointer<CChar>) {
         let text = UnsafeBufferPointer(start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self), count: strlen(line))
+        // Only the two application secrets matter; skip the other lines without splitting them.
+        guard text.count > 24, text[1] == UInt8(ascii: "L") || text[1] == UInt8(ascii: "E"),
+            text[6...].starts(with: "_TRAFFIC_SECRET_0 ".utf8)
+        else { return }
         let fields = text.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
         guard fields.count == 3 else { return }
         let label = fields[0]

@@ -264,15 +264,16 @@ final class OpenSSLRecordCipher {
         let keyLength: Int
 
         init?(id: UInt16) {
+            let algorithms = OpenSSLAlgorithms.shared
             switch id {
             case 0x1301:
-                guard let cipher = EVP_aes_128_gcm(), let digest = EVP_sha256() else { return nil }
+                guard let cipher = algorithms.aes128GCM, let digest = algorithms.sha256 else { return nil }
                 (self.cipher, self.digest, self.keyLength) = (cipher, digest, 16)
             case 0x1302:
-                guard let cipher = EVP_aes_256_gcm(), let digest = EVP_sha384() else { return nil }
+                guard let cipher = algorithms.aes256GCM, let digest = algorithms.sha384 else { return nil }
                 (self.cipher, self.digest, self.keyLength) = (cipher, digest, 32)
             case 0x1303:
-                guard let cipher = EVP_chacha20_poly1305(), let digest = EVP_sha256() else { return nil }
+                guard let cipher = algorithms.chacha20Poly1305, let digest = algorithms.sha256 else { return nil }
                 (self.cipher, self.digest, self.keyLength) = (cipher, digest, 32)
             default:
                 return nil
@@ -339,14 +340,48 @@ final class OpenSSLRecordCipher {
     ) throws(TLSError) -> [UInt8] {
         let fullLabel = Array("tls13 ".utf8) + Array(label.utf8)
         let info: [UInt8] = [UInt8(length >> 8), UInt8(length & 0xff), UInt8(fullLabel.count)] + fullLabel + [0, 1]
-        var block = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var blockLength: UInt32 = 0
-        let produced = HMAC(digest, secret, Int32(secret.count), info, info.count, &block, &blockLength)
-        guard produced != nil, Int(blockLength) >= length else {
-            throw .drainingOpenSSLErrorQueue(.openSSLFailure, operation: "HMAC (HKDF-Expand-Label \(label))")
-        }
+        var block = try Self.hmac(digest: digest, key: secret, message: info)
         defer { block.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+        guard block.count >= length else { throw .openSSLFailure("HKDF-Expand-Label \(label): hash too short") }
         return Array(block[..<length])
+    }
+
+    /// HMAC (RFC 2104) over an already fetched digest. OpenSSL 3's one-shot `HMAC()` looks the MAC and
+    /// the digest up by name on every call, which costs more than the hashing at handshake rates.
+    static func hmac(digest: OpaquePointer, key: [UInt8], message: [UInt8]) throws(TLSError) -> [UInt8] {
+        let blockSize = Int(EVP_MD_get_block_size(digest))
+        let hashSize = Int(EVP_MD_get_size(digest))
+        // Traffic secrets are one hash long, always shorter than a block; longer keys are not needed.
+        guard key.count <= blockSize, hashSize > 0, let context = EVP_MD_CTX_new() else {
+            throw .openSSLFailure("HMAC set-up failed")
+        }
+        defer { EVP_MD_CTX_free(context) }
+        var inner = [UInt8](repeating: 0x36, count: blockSize)
+        var outer = [UInt8](repeating: 0x5c, count: blockSize)
+        for (index, byte) in key.enumerated() {
+            inner[index] ^= byte
+            outer[index] ^= byte
+        }
+        defer {
+            inner.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+            outer.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        }
+        var innerHash = [UInt8](repeating: 0, count: hashSize)
+        var result = [UInt8](repeating: 0, count: hashSize)
+        var length: UInt32 = 0
+        ERR_clear_error()
+        guard EVP_DigestInit_ex(context, digest, nil) == 1,
+            EVP_DigestUpdate(context, inner, inner.count) == 1,
+            EVP_DigestUpdate(context, message, message.count) == 1,
+            EVP_DigestFinal_ex(context, &innerHash, &length) == 1,
+            EVP_DigestInit_ex(context, digest, nil) == 1,
+            EVP_DigestUpdate(context, outer, outer.count) == 1,
+            EVP_DigestUpdate(context, innerHash, innerHash.count) == 1,
+            EVP_DigestFinal_ex(context, &result, &length) == 1
+        else {
+            throw .drainingOpenSSLErrorQueue(.openSSLFailure, operation: "HMAC digest")
+        }
+        return result
     }
 
     /// The per-record nonce (§5.3): the IV XOR the sequence number, left-padded to 12 bytes. Built
@@ -440,5 +475,28 @@ final class OpenSSLRecordCipher {
         ERR_clear_error()
         if ok { self.sequence += 1 }
         return ok
+    }
+}
+
+/// AEADs and digests fetched from the default provider once per process. Passing fetched objects to
+/// `EVP_CipherInit_ex` / `EVP_DigestInit_ex` skips the implicit fetch (a locked lookup by name) that the
+/// legacy `EVP_aes_128_gcm()`-style constants cost on every init in OpenSSL 3. Fetched objects are
+/// immutable and reference counted, so sharing them between threads is safe.
+final class OpenSSLAlgorithms: @unchecked Sendable {
+    let aes128GCM: OpaquePointer?
+    let aes256GCM: OpaquePointer?
+    let chacha20Poly1305: OpaquePointer?
+    let sha256: OpaquePointer?
+    let sha384: OpaquePointer?
+
+    static let shared = OpenSSLAlgorithms()
+
+    private init() {
+        self.aes128GCM = EVP_CIPHER_fetch(nil, "AES-128-GCM", nil)
+        self.aes256GCM = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
+        self.chacha20Poly1305 = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil)
+        self.sha256 = EVP_MD_fetch(nil, "SHA256", nil)
+        self.sha384 = EVP_MD_fetch(nil, "SHA384", nil)
+        ERR_clear_error()
     }
 }
