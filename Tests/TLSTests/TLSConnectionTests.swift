@@ -455,7 +455,8 @@ import Testing
         var wire = self.allocator.buffer(capacity: 0)
         client.drainBytesToSend(into: &wire)
         let last = wire.writerIndex - 1
-        wire.setInteger(wire.getInteger(at: last, as: UInt8.self)! ^ 0x80, at: last)
+        let byte = try #require(wire.getInteger(at: last, as: UInt8.self))
+        wire.setInteger(byte ^ 0x80, at: last)
         server.receivedBytes(wire)
         var out = self.allocator.buffer(capacity: 0)
         let error = #expect(throws: TLSError.self) { try server.decrypt(into: &out) }

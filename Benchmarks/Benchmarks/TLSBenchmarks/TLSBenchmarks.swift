@@ -10,9 +10,11 @@ import TLS
 ///
 /// - `TLS.handshake.*` (Swift, `TLSConnection` pair) vs `TLS.handshake.*.c` (OpenSSL + libsodium in C,
 ///   memory BIOs): fresh certificates per connection (the default) and cached ones.
-/// - `TLS.record.encrypt.16KiB` (encrypt + drain) vs `TLS.record.encrypt.16KiB.c` (SSL_write +
-///   BIO_read) vs `TLS.aead.seal.16KiB.c` (EVP alone, the negotiated suite).
-/// - `TLS.record.roundtrip.16KiB` (encrypt, hand over, decrypt) vs `.c` vs `TLS.aead.sealOpen.16KiB.c`.
+/// - `TLS.record.encrypt.16KiB` (direct record layer: encrypt + drain), `….openSSL` (the same through
+///   SSL_write), `….c` (SSL_write + BIO_read in C) vs `TLS.aead.seal.16KiB.c` (EVP alone, the
+///   negotiated suite).
+/// - `TLS.record.roundtrip.16KiB` (encrypt, hand over, decrypt), `….openSSL`, `….c` vs
+///   `TLS.aead.sealOpen.16KiB.c`.
 ///
 /// Steady-state record benchmarks must allocate nothing (gated by the malloc thresholds).
 let benchmarks: @Sendable () -> Void = {
@@ -30,6 +32,20 @@ let benchmarks: @Sendable () -> Void = {
 
         Benchmark("TLS.handshake.\(variant)") { benchmark in
             let (clientContext, serverContext, serverPeer) = try contexts(mode: mode)
+            var scratch = ByteBufferAllocator().buffer(capacity: 16 * 1024)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let client = try TLSConnection(context: clientContext, role: .initiator, expectedRemotePeerID: serverPeer)
+                let server = try TLSConnection(context: serverContext, role: .responder)
+                try handshake(client, server, scratch: &scratch)
+                blackHole(client)
+                blackHole(server)
+            }
+        }
+
+        // The same with OpenSSL's record layer: no key log, no direct record set-up.
+        Benchmark("TLS.handshake.\(variant).openSSL") { benchmark in
+            let (clientContext, serverContext, serverPeer) = try contexts(mode: mode, protection: .openSSL)
             var scratch = ByteBufferAllocator().buffer(capacity: 16 * 1024)
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
@@ -85,37 +101,42 @@ let benchmarks: @Sendable () -> Void = {
     // dominate a 5 µs operation. Counts and times are per 1000 records (`--scale` shows per record).
     let recordConfiguration = Benchmark.Configuration(scalingFactor: .kilo)
 
-    Benchmark("TLS.record.encrypt.16KiB", configuration: recordConfiguration) { benchmark in
-        let (client, _) = try establishedPair()
-        let plaintext = ByteBuffer(repeating: 0x5a, count: recordSize)
-        var wire = ByteBufferAllocator().buffer(capacity: recordSize + 1024)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            var input = plaintext
-            try client.encrypt(&input)
-            wire.clear()
-            client.drainBytesToSend(into: &wire)
-            blackHole(wire.readableBytes)
-        }
-    }
+    for protection in TLSRecordProtection.allCases {
+        // The default (direct record layer) keeps the plain name; OpenSSL's record layer is `.openSSL`.
+        let suffix = protection == .direct ? "" : ".openSSL"
 
-    Benchmark("TLS.record.roundtrip.16KiB", configuration: recordConfiguration) { benchmark in
-        let (client, server) = try establishedPair()
-        let plaintext = ByteBuffer(repeating: 0x5a, count: recordSize)
-        var wire = ByteBufferAllocator().buffer(capacity: recordSize + 1024)
-        var received = ByteBufferAllocator().buffer(capacity: recordSize)
-        benchmark.startMeasurement()
-        for _ in benchmark.scaledIterations {
-            var input = plaintext
-            try client.encrypt(&input)
-            wire.clear()
-            client.drainBytesToSend(into: &wire)
-            server.receivedBytes(wire)
-            received.clear()
-            guard case .bytesRead(recordSize) = try server.decrypt(into: &received) else {
-                throw BenchmarkFailure("record did not decrypt whole")
+        Benchmark("TLS.record.encrypt.16KiB\(suffix)", configuration: recordConfiguration) { benchmark in
+            let (client, _) = try establishedPair(protection: protection)
+            let plaintext = ByteBuffer(repeating: 0x5a, count: recordSize)
+            var wire = ByteBufferAllocator().buffer(capacity: recordSize + 1024)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                var input = plaintext
+                try client.encrypt(&input)
+                wire.clear()
+                client.drainBytesToSend(into: &wire)
+                blackHole(wire.readableBytes)
             }
-            blackHole(received.readableBytes)
+        }
+
+        Benchmark("TLS.record.roundtrip.16KiB\(suffix)", configuration: recordConfiguration) { benchmark in
+            let (client, server) = try establishedPair(protection: protection)
+            let plaintext = ByteBuffer(repeating: 0x5a, count: recordSize)
+            var wire = ByteBufferAllocator().buffer(capacity: recordSize + 1024)
+            var received = ByteBufferAllocator().buffer(capacity: recordSize)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                var input = plaintext
+                try client.encrypt(&input)
+                wire.clear()
+                client.drainBytesToSend(into: &wire)
+                server.receivedBytes(wire)
+                received.clear()
+                guard case .bytesRead(recordSize) = try server.decrypt(into: &received) else {
+                    throw BenchmarkFailure("record did not decrypt whole")
+                }
+                blackHole(received.readableBytes)
+            }
         }
     }
 
@@ -169,12 +190,19 @@ struct BenchmarkFailure: Error, CustomStringConvertible {
 }
 
 /// Client and server contexts with fixed Ed25519 identities, classic ALPN (as the C reference).
-func contexts(mode: TLSCertificateMode) throws -> (TLSContext, TLSContext, PeerID) {
+func contexts(
+    mode: TLSCertificateMode,
+    protection: TLSRecordProtection = .direct
+) throws -> (TLSContext, TLSContext, PeerID) {
     let clientKey = try IdentityPrivateKey(ed25519Seed: [UInt8](repeating: 1, count: 32))
     let serverKey = try IdentityPrivateKey(ed25519Seed: [UInt8](repeating: 2, count: 32))
+    var clientConfiguration = TLSConfiguration(identityKey: clientKey, certificateMode: mode)
+    clientConfiguration.recordProtection = protection
+    var serverConfiguration = TLSConfiguration(identityKey: serverKey, certificateMode: mode)
+    serverConfiguration.recordProtection = protection
     return (
-        try TLSContext(configuration: TLSConfiguration(identityKey: clientKey, certificateMode: mode)),
-        try TLSContext(configuration: TLSConfiguration(identityKey: serverKey, certificateMode: mode)),
+        try TLSContext(configuration: clientConfiguration),
+        try TLSContext(configuration: serverConfiguration),
         serverKey.peerID
     )
 }
@@ -198,8 +226,8 @@ func handshake(_ client: TLSConnection, _ server: TLSConnection, scratch: inout 
 }
 
 /// An established pair with cached certificates.
-func establishedPair() throws -> (TLSConnection, TLSConnection) {
-    let (clientContext, serverContext, serverPeer) = try contexts(mode: .cached)
+func establishedPair(protection: TLSRecordProtection = .direct) throws -> (TLSConnection, TLSConnection) {
+    let (clientContext, serverContext, serverPeer) = try contexts(mode: .cached, protection: protection)
     let client = try TLSConnection(context: clientContext, role: .initiator, expectedRemotePeerID: serverPeer)
     let server = try TLSConnection(context: serverContext, role: .responder)
     var scratch = ByteBufferAllocator().buffer(capacity: 16 * 1024)
