@@ -295,7 +295,8 @@ public final class TLSConnection {
     }
 
     /// Decrypts the next buffered record into `buffer`'s writable bytes (room for one record is made
-    /// first, allocating only when `buffer` is too small).
+    /// first, allocating only when `buffer` has fewer than ``TLSConstants/decryptionCapacity``
+    /// writable bytes).
     ///
     /// Session tickets and other post-handshake messages are processed on the way and produce no
     /// plaintext; a call then returns the next record's data or ``TLSReadResult/needMoreBytes``.
