@@ -12,6 +12,13 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// For targets that use Glibc's socket structs: with MemberImportVisibility, release builds
+/// attribute `sockaddr_in`'s fields to whichever clang module imported the header first (NIO's
+/// CNIOLinux), and refuse them unless that internal module is imported.
+let cInteropSwiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
 let package = Package(
     name: "UpgradeBench",
     platforms: [.macOS(.v14)],
@@ -49,6 +56,9 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+
+        // Linux calls Swift's Glibc module does not import (namespaces, TUN ioctls, ppoll).
+        .target(name: "CNetworkEmulation"),
 
         // MARK: - Protocols
 
@@ -96,6 +106,7 @@ let package = Package(
             dependencies: [
                 "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -105,11 +116,13 @@ let package = Package(
         .target(
             name: "NetworkEmulation",
             dependencies: [
+                "CNetworkEmulation",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: cInteropSwiftSettings
         ),
         .target(
             name: "Upgrader",
@@ -131,7 +144,11 @@ let package = Package(
                 "P2PCore",
                 "Upgrader",
                 "NetworkEmulation",
+                // Only for the library versions recorded in meta.json.
+                "CSodium",
+                "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -142,6 +159,11 @@ let package = Package(
             name: "bench",
             dependencies: [
                 "UpgradeBenchKit",
+                "Upgrader",
+                "NetworkEmulation",
+                "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -167,6 +189,30 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "NoiseTests",
+            dependencies: [
+                "TestSupport",
+                "Noise", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "UpgradeBenchKitTests",
+            dependencies: [
+                "TestSupport",
+                "UpgradeBenchKit",
+                "Upgrader",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TLSTests",
             dependencies: [
                 "TestSupport",
@@ -184,6 +230,8 @@ let package = Package(
                 "Multistream", "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -195,6 +243,27 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NetworkEmulationTests",
+            dependencies: [
+                "TestSupport",
+                "NetworkEmulation",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "YamuxTests",
+            dependencies: [
+                "TestSupport",
+                "Yamux", "P2PCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -34,6 +34,33 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        benchmarkTarget(
+            "MultistreamBenchmarks",
+            dependencies: [
+                .product(name: "Multistream", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        benchmarkTarget(
+            "YamuxBenchmarks",
+            dependencies: [
+                .product(name: "Yamux", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        benchmarkTarget(
+            "NoiseBenchmarks",
+            dependencies: [
+                .product(name: "Noise", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         // The libp2p TLS handshake, record layer and raw AEAD written directly in C (OpenSSL 3 and
         // libsodium), so TLSBenchmarks measures the Swift/C ratio in the same run. OpenSSL's headers
         // stay inside the .c file and never meet the root package's COpenSSL module.

@@ -55,4 +55,18 @@ static inline int COpenSSLShim_EVP_CTRL_AEAD_SET_TAG(void) { return EVP_CTRL_AEA
 // OPENSSL_VERSION_TEXT is a string macro; recorded in every result's metadata.
 static inline const char *COpenSSLShim_OPENSSL_VERSION_TEXT(void) { return OPENSSL_VERSION_TEXT; }
 
+// SHA256_Init/Update/Final are deprecated in 3.0 in favour of EVP_Digest*, but they run the same
+// SHA-NI code without EVP's per-call provider dispatch, and SHA256_CTX is a plain struct that lives
+// on the caller's stack (no allocation): Noise hashes ~40 short inputs per handshake.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static inline int COpenSSLShim_SHA256_Init(SHA256_CTX *context) { return SHA256_Init(context); }
+static inline int COpenSSLShim_SHA256_Update(SHA256_CTX *context, const void *data, size_t length) {
+    return SHA256_Update(context, data, length);
+}
+static inline int COpenSSLShim_SHA256_Final(unsigned char *digest, SHA256_CTX *context) {
+    return SHA256_Final(digest, context);
+}
+#pragma GCC diagnostic pop
+
 #endif

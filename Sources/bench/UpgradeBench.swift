@@ -1,31 +1,29 @@
 import ArgumentParser
-import UpgradeBenchKit
+import Logging
 
-/// `bench`: the UpgradeBench command line. The logic lives in `UpgradeBenchKit`; this file only
-/// parses arguments.
+/// `bench`: the UpgradeBench command line. The logic lives in `UpgradeBenchKit` and `Upgrader`;
+/// these files only parse arguments and print.
 @main
 struct UpgradeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure libp2p connection upgrades: early versus classic muxer negotiation.",
         discussion: """
-            Without a subcommand, `bench` runs the default scenario matrix and writes its results \
-            to results/<name>/.
+            Without a subcommand, `bench` runs the default scenario matrix (loopback plus emulated \
+            round-trip times, Noise and TLS, classic and early negotiation, strict and lazy \
+            multistream-select) and writes CSV, HdrHistogram and JSON results to results/<name>/.
+            `listen` and `dial` run single upgrades against other libp2p implementations.
             """,
-        subcommands: [Run.self],
+        subcommands: [Run.self, Listen.self, Dial.self],
         defaultSubcommand: Run.self
     )
-}
 
-/// The default scenario matrix.
-struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run the scenario matrix and write CSV and HdrHistogram results."
-    )
-
-    func run() async throws {
-        throw CleanExit.message(
-            "The upgrade driver is not part of this build yet: the protocol modules are being built first."
-        )
+    static func bootstrapLogging(verbose: Bool) {
+        // Logs go to stderr: stdout carries results and JSON lines.
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = verbose ? .debug : .warning
+            return handler
+        }
     }
 }

@@ -63,7 +63,10 @@ public final class PingServerHandler: ChannelInboundHandler, RemovableChannelHan
 
 /// `/echo/1.0.0`, dialer side: writes `payload` once the stream is usable and completes
 /// ``response`` when the same bytes came back; other bytes, or a close before all arrived, fail it.
-public final class EchoClientHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// `@unchecked Sendable`: its state lives on the stream's event loop; ``streamFailed(_:)`` only
+/// completes the (thread-safe) promise.
+public final class EchoClientHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
@@ -111,6 +114,12 @@ public final class EchoClientHandler: ChannelInboundHandler, RemovableChannelHan
             return
         }
         if count == expected { self.promise.succeed(()) }
+    }
+
+    /// Fails the exchange from outside the pipeline (stream negotiation failed, timeout). Does
+    /// nothing once the echo has arrived.
+    public func streamFailed(_ error: any Error) {
+        self.promise.fail(error)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

@@ -1,1 +1,0 @@
-// The Multistream module; see README.md for its place in the upgrade.

@@ -1,1 +1,0 @@
-// The Noise module; see README.md for its place in the upgrade.

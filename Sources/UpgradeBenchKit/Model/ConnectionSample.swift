@@ -1,0 +1,136 @@
+/// What the runner measured for one dialed connection of a scenario.
+///
+/// Warm-up connections are not recorded. A failed connection is recorded with the stages it
+/// reached and a ``Failure``; the statistics count it as a failure for every stage it missed.
+public struct ConnectionSample: Hashable, Sendable {
+    /// The stage timestamps, in microseconds since the dialer started the dial.
+    ///
+    /// A stage the connection did not reach is `nil`.
+    public struct Timestamps: Hashable, Sendable {
+        /// See ``ConnectionStage/tcpConnected``.
+        public var tcpConnected: UInt64?
+        /// See ``ConnectionStage/securityAgreed``.
+        public var securityAgreed: UInt64?
+        /// See ``ConnectionStage/handshakeDone``.
+        public var handshakeDone: UInt64?
+        /// See ``ConnectionStage/muxerReady``.
+        public var muxerReady: UInt64?
+        /// See ``ConnectionStage/firstEcho``.
+        public var firstEcho: UInt64?
+
+        /// Creates timestamps; stages not given were not reached.
+        public init(
+            tcpConnected: UInt64? = nil,
+            securityAgreed: UInt64? = nil,
+            handshakeDone: UInt64? = nil,
+            muxerReady: UInt64? = nil,
+            firstEcho: UInt64? = nil
+        ) {
+            self.tcpConnected = tcpConnected
+            self.securityAgreed = securityAgreed
+            self.handshakeDone = handshakeDone
+            self.muxerReady = muxerReady
+            self.firstEcho = firstEcho
+        }
+
+        /// The timestamp of `stage`, `nil` if the connection did not reach it.
+        public subscript(stage: ConnectionStage) -> UInt64? {
+            get {
+                switch stage {
+                case .tcpConnected: self.tcpConnected
+                case .securityAgreed: self.securityAgreed
+                case .handshakeDone: self.handshakeDone
+                case .muxerReady: self.muxerReady
+                case .firstEcho: self.firstEcho
+                }
+            }
+            set {
+                switch stage {
+                case .tcpConnected: self.tcpConnected = newValue
+                case .securityAgreed: self.securityAgreed = newValue
+                case .handshakeDone: self.handshakeDone = newValue
+                case .muxerReady: self.muxerReady = newValue
+                case .firstEcho: self.firstEcho = newValue
+                }
+            }
+        }
+    }
+
+    /// What the connection actually negotiated, as the dialer saw it.
+    ///
+    /// Each part is `nil` until known; a connection that failed early knows less.
+    public struct Path: Hashable, Sendable {
+        /// The security protocol in use.
+        public var security: Scenario.Security?
+        /// The muxer protocol ID in use, e.g. `/yamux/1.0.0`.
+        public var muxer: String?
+        /// Whether the muxer came from the handshake (`true`) or from multistream-select (`false`).
+        public var earlyMuxerNegotiation: Bool?
+
+        /// Creates a path.
+        public init(security: Scenario.Security? = nil, muxer: String? = nil, earlyMuxerNegotiation: Bool? = nil) {
+            self.security = security
+            self.muxer = muxer
+            self.earlyMuxerNegotiation = earlyMuxerNegotiation
+        }
+    }
+
+    /// Why a connection failed: the upgrade stage that failed and the reason, written `stage: reason`.
+    public struct Failure: Hashable, Sendable, CustomStringConvertible {
+        /// The failing stage as the upgrader names it (for example `secureHandshake`); may be empty.
+        public var stage: String
+        /// What went wrong.
+        public var reason: String
+
+        /// Creates a failure.
+        public init(stage: String, reason: String) {
+            self.stage = stage
+            self.reason = reason
+        }
+
+        /// Parses the `stage: reason` form; text without `": "` is all reason.
+        public init(parsing text: String) {
+            let characters = Array(text)
+            for index in characters.indices.dropLast() where characters[index] == ":" && characters[index + 1] == " " {
+                self.init(stage: String(characters[..<index]), reason: String(characters[(index + 2)...]))
+                return
+            }
+            self.init(stage: "", reason: text)
+        }
+
+        /// `stage: reason`, or the reason alone when the stage is empty.
+        public var description: String { self.stage.isEmpty ? self.reason : "\(self.stage): \(self.reason)" }
+    }
+
+    /// The scenario the connection belongs to.
+    public var scenario: Scenario
+    /// The connection's number within its scenario, from 0, after the warm-up connections.
+    public var index: Int
+    /// When the dialer reached each stage.
+    public var timestamps: Timestamps
+    /// What was negotiated.
+    public var path: Path
+    /// Why the connection failed, `nil` if it did not.
+    public var failure: Failure?
+
+    /// Creates a sample.
+    public init(scenario: Scenario, index: Int, timestamps: Timestamps, path: Path, failure: Failure? = nil) {
+        self.scenario = scenario
+        self.index = index
+        self.timestamps = timestamps
+        self.path = path
+        self.failure = failure
+    }
+
+    /// Whether the connection failed.
+    public var failed: Bool { self.failure != nil }
+
+    /// Whether the negotiated path contradicts what the scenario asked for: another security
+    /// protocol, or early negotiation requested but not used (a fallback to multistream-select), or
+    /// the reverse. Unknown parts do not count as a contradiction.
+    public var deviatesFromScenario: Bool {
+        if let security = self.path.security, security != self.scenario.security { return true }
+        if let early = self.path.earlyMuxerNegotiation, early != (self.scenario.negotiation == .early) { return true }
+        return false
+    }
+}

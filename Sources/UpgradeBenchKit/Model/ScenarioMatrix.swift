@@ -1,0 +1,79 @@
+/// The scenarios of one benchmark run, in the order they run, plus the throughput measurements.
+///
+/// Loopback scenarios come first in every preset: they are the baselines that
+/// ``RoundTripReport`` subtracts, and running them first keeps them away from any drift caused by
+/// the emulator warming up.
+public struct ScenarioMatrix: Hashable, Sendable {
+    /// The preset name, or a caller's label.
+    public let name: String
+    /// Connection-upgrade scenarios, in run order.
+    public let scenarios: [Scenario]
+    /// Throughput scenarios, run after the upgrade scenarios.
+    public let throughput: [ThroughputScenario]
+
+    /// Creates a matrix after validating every scenario and checking that names are unique.
+    ///
+    /// - Throws: ``UpgradeBenchError/Code/invalidScenario`` or
+    ///   ``UpgradeBenchError/Code/duplicateScenarioName``.
+    public init(name: String, scenarios: [Scenario], throughput: [ThroughputScenario] = []) throws {
+        var names = Set<String>()
+        for scenario in scenarios {
+            try scenario.validate()
+            guard names.insert(scenario.name).inserted else {
+                throw UpgradeBenchError.duplicateScenarioName(scenario.name)
+            }
+        }
+        for scenario in throughput {
+            try scenario.validate()
+            guard names.insert(scenario.name).inserted else {
+                throw UpgradeBenchError.duplicateScenarioName(scenario.name)
+            }
+        }
+        self.name = name
+        self.scenarios = scenarios
+        self.throughput = throughput
+    }
+
+    /// Every combination of the given axes, loopback (RTT 0, ``Scenario/Emulator/loopback``) first
+    /// when `rttMilliseconds` contains 0, then by RTT, security, multistream mode and negotiation,
+    /// so that each classic scenario runs right before its early counterpart.
+    ///
+    /// - Parameters:
+    ///   - connections: connections to record for a given RTT in milliseconds.
+    ///   - warmup: unrecorded connections before each scenario.
+    public static func product(
+        securities: [Scenario.Security] = Scenario.Security.allCases,
+        multistreams: [Scenario.Multistream] = Scenario.Multistream.allCases,
+        negotiations: [Scenario.Negotiation] = Scenario.Negotiation.allCases,
+        rttMilliseconds: [Int],
+        emulator: Scenario.Emulator,
+        concurrencies: [Int] = [1],
+        connections: (Int) -> Int,
+        warmup: Int
+    ) -> [Scenario] {
+        var scenarios: [Scenario] = []
+        for rtt in rttMilliseconds.sorted() {
+            for concurrency in concurrencies {
+                for security in securities {
+                    for multistream in multistreams {
+                        for negotiation in negotiations {
+                            scenarios.append(
+                                Scenario(
+                                    security: security,
+                                    negotiation: negotiation,
+                                    multistream: multistream,
+                                    rttMilliseconds: rtt,
+                                    emulator: rtt == 0 ? .loopback : emulator,
+                                    connections: connections(rtt),
+                                    warmup: warmup,
+                                    concurrency: concurrency
+                                )
+                            )
+                        }
+                    }
+                }
+            }
+        }
+        return scenarios
+    }
+}

@@ -1,0 +1,177 @@
+/// A CSV table as RFC 4180 defines it: a header record and data records of the same width.
+///
+/// Writing quotes a field only when it must (it contains `,`, `"`, CR or LF, or starts or ends
+/// with a space) and doubles quotes inside it; records end with LF. Reading accepts LF and CRLF
+/// and rejects anything else RFC 4180 does not allow with a typed error.
+public struct CSVDocument: Hashable, Sendable {
+    /// Column names.
+    public var header: [String]
+    /// Data records; each has `header.count` fields.
+    public var records: [[String]]
+
+    /// The longest field the parser accepts, in bytes: 64 KiB. No field this driver writes comes
+    /// close (error texts are the longest); the bound keeps a corrupt file from growing one
+    /// field without limit.
+    public static let maximumFieldBytes = 64 * 1024
+
+    /// Creates a document.
+    public init(header: [String], records: [[String]] = []) {
+        self.header = header
+        self.records = records
+    }
+
+    /// The CSV text.
+    public func encoded() -> String {
+        var text = Self.encodeRecord(self.header)
+        for record in self.records { text += Self.encodeRecord(record) }
+        return text
+    }
+
+    /// One record with its line feed.
+    public static func encodeRecord(_ fields: [String]) -> String {
+        fields.map(self.escape).joined(separator: ",") + "\n"
+    }
+
+    /// `field` as it must appear in a record.
+    public static func escape(_ field: String) -> String {
+        let needsQuotes =
+            field.utf8.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0A || $0 == 0x0D }
+            || field.first == " " || field.last == " "
+        guard needsQuotes else { return field }
+        return "\"" + field.replacingAll("\"", with: "\"\"") + "\""
+    }
+
+    /// Parses CSV text whose first record is the header.
+    ///
+    /// - Throws: ``UpgradeBenchError/Code/malformedCSV`` for empty input, an unterminated quoted
+    ///   field, a quote inside an unquoted field, text after a closing quote or a field over
+    ///   ``maximumFieldBytes``; ``UpgradeBenchError/Code/invalidCSVField`` for a record whose width
+    ///   differs from the header's.
+    public init(parsing text: String) throws {
+        let records = try Self.parseRecords(text)
+        guard let header = records.first else { throw UpgradeBenchError.malformedCSV("no header record", line: 1) }
+        for (index, record) in records.enumerated().dropFirst() where record.count != header.count {
+            throw UpgradeBenchError.invalidCSVField(
+                "has \(record.count) fields, the header has \(header.count)",
+                record: index
+            )
+        }
+        self.header = header
+        self.records = Array(records.dropFirst())
+    }
+
+    /// The index of column `name`, or `nil`.
+    public func column(_ name: String) -> Int? { self.header.firstIndex(of: name) }
+
+    // MARK: - Parser
+
+    private enum FieldState {
+        /// At the start of a field.
+        case fieldStart
+        /// Inside an unquoted field.
+        case unquoted
+        /// Inside a quoted field.
+        case quoted
+        /// Just read a quote inside a quoted field: either the closing quote or the first of a pair.
+        case quoteInQuoted
+    }
+
+    private static func parseRecords(_ text: String) throws -> [[String]] {
+        var records: [[String]] = []
+        var record: [String] = []
+        var field: [UInt8] = []
+        var state = FieldState.fieldStart
+        var line = 1
+        var bytes = text.utf8.makeIterator()
+        var pending: UInt8? = nil
+
+        func endField() {
+            record.append(String(decoding: field, as: UTF8.self))
+            field.removeAll(keepingCapacity: true)
+        }
+        func endRecord() {
+            endField()
+            records.append(record)
+            record = []
+        }
+
+        while let byte = pending ?? bytes.next() {
+            pending = nil
+            switch state {
+            case .fieldStart, .unquoted:
+                switch byte {
+                case UInt8(ascii: ","):
+                    endField()
+                    state = .fieldStart
+                case 0x0A:
+                    endRecord()
+                    line += 1
+                    state = .fieldStart
+                case 0x0D:
+                    // Only as part of CRLF.
+                    guard let next = bytes.next(), next == 0x0A else {
+                        throw UpgradeBenchError.malformedCSV(
+                            "carriage return outside quotes not followed by line feed",
+                            line: line
+                        )
+                    }
+                    endRecord()
+                    line += 1
+                    state = .fieldStart
+                case UInt8(ascii: "\""):
+                    guard case .fieldStart = state else {
+                        throw UpgradeBenchError.malformedCSV("quote inside an unquoted field", line: line)
+                    }
+                    state = .quoted
+                default:
+                    field.append(byte)
+                    state = .unquoted
+                }
+            case .quoted:
+                if byte == UInt8(ascii: "\"") {
+                    state = .quoteInQuoted
+                } else {
+                    if byte == 0x0A { line += 1 }
+                    field.append(byte)
+                }
+            case .quoteInQuoted:
+                switch byte {
+                case UInt8(ascii: "\""):
+                    field.append(byte)
+                    state = .quoted
+                case UInt8(ascii: ","), 0x0A, 0x0D:
+                    state = .unquoted
+                    pending = byte
+                default:
+                    throw UpgradeBenchError.malformedCSV("text after the closing quote of a field", line: line)
+                }
+            }
+            if field.count > self.maximumFieldBytes {
+                throw UpgradeBenchError.malformedCSV("field longer than \(self.maximumFieldBytes) bytes", line: line)
+            }
+        }
+
+        switch state {
+        case .quoted:
+            throw UpgradeBenchError.malformedCSV("quoted field not terminated at end of input", line: line)
+        case .fieldStart:
+            // A final line feed ends the last record; anything else is a last field without one.
+            if !record.isEmpty { endRecord() }
+        case .unquoted, .quoteInQuoted:
+            endRecord()
+        }
+        return records
+    }
+}
+
+extension String {
+    /// Every occurrence of `target` replaced (without Foundation).
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        result.reserveCapacity(self.utf8.count)
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}

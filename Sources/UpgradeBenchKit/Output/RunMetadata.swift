@@ -1,0 +1,177 @@
+/// `meta.json`: what a result can only be interpreted with: code version, machine, library
+/// versions, the emulator and its calibration, and how the run was started.
+public struct RunMetadata: Hashable, Sendable, Codable {
+    /// The source the benchmark was built from.
+    public struct Git: Hashable, Sendable, Codable {
+        /// `git rev-parse HEAD`, `nil` outside a git checkout.
+        public var commit: String?
+        /// Whether tracked files had uncommitted changes; `nil` when unknown.
+        public var dirty: Bool?
+
+        /// Creates a description.
+        public init(commit: String?, dirty: Bool?) {
+            self.commit = commit
+            self.dirty = dirty
+        }
+    }
+
+    /// The machine.
+    public struct Machine: Hashable, Sendable, Codable {
+        /// CPU model name (`/proc/cpuinfo` "model name").
+        public var cpu: String?
+        /// Online logical CPUs.
+        public var cores: Int
+        /// Physical memory in bytes.
+        public var memoryBytes: UInt64
+        /// `uname`: system, release, version and machine.
+        public var kernel: String
+        /// Host name.
+        public var hostname: String
+
+        /// Creates a description.
+        public init(cpu: String?, cores: Int, memoryBytes: UInt64, kernel: String, hostname: String) {
+            self.cpu = cpu
+            self.cores = cores
+            self.memoryBytes = memoryBytes
+            self.kernel = kernel
+            self.hostname = hostname
+        }
+    }
+
+    /// Library versions, as the running process sees them.
+    public struct Libraries: Hashable, Sendable, Codable {
+        /// `OpenSSL_version(OPENSSL_VERSION)` at run time.
+        public var openssl: String
+        /// `OPENSSL_VERSION_TEXT` of the headers built against.
+        public var opensslHeaders: String
+        /// `sodium_version_string()`.
+        public var libsodium: String
+        /// `glibc <version>` or `jemalloc <version>`, whichever `malloc` resolves to.
+        public var allocator: String
+
+        /// Creates a description.
+        public init(openssl: String, opensslHeaders: String, libsodium: String, allocator: String) {
+            self.openssl = openssl
+            self.opensslHeaders = opensslHeaders
+            self.libsodium = libsodium
+            self.allocator = allocator
+        }
+    }
+
+    /// How the build was configured.
+    public struct Build: Hashable, Sendable, Codable {
+        /// `release` or `debug`: debug numbers are not benchmark numbers.
+        public var configuration: String
+        /// The Swift compiler major.minor version family the binary was built with.
+        public var swiftCompiler: String
+
+        /// Creates a description.
+        public init(configuration: String, swiftCompiler: String) {
+            self.configuration = configuration
+            self.swiftCompiler = swiftCompiler
+        }
+    }
+
+    /// The emulated network.
+    public struct Emulator: Hashable, Sendable, Codable {
+        /// The emulator name, as in ``Scenario/Emulator/name``.
+        public var name: String
+        /// Whether it delays `connect()`.
+        public var delaysConnect: Bool
+        /// Free text from the runner: mechanism, interfaces, spinning, anything that affects precision.
+        public var details: String?
+        /// Measured round trips at each requested RTT, before the scenarios ran.
+        public var calibration: [EmulatorCalibration]
+
+        /// Creates a description.
+        public init(name: String, delaysConnect: Bool, details: String? = nil, calibration: [EmulatorCalibration] = [])
+        {
+            self.name = name
+            self.delaysConnect = delaysConnect
+            self.details = details
+            self.calibration = calibration
+        }
+    }
+
+    /// The results folder name.
+    public var name: String
+    /// The matrix preset (or label).
+    public var matrix: String
+    /// `CommandLine.arguments`.
+    public var commandLine: [String]
+    /// ISO 8601 UTC time the run started.
+    public var startedAt: String
+    /// ISO 8601 UTC time the results were written.
+    public var finishedAt: String?
+    /// The source.
+    public var git: Git
+    /// The machine.
+    public var machine: Machine
+    /// The build.
+    public var build: Build
+    /// Library versions.
+    public var libraries: Libraries
+    /// The emulators used, with calibration.
+    public var emulators: [Emulator]
+    /// The upgrade scenarios, with their counts (``SamplesCSV/parse(_:scenarios:)`` needs them).
+    public var scenarios: [Scenario]
+    /// The throughput scenarios.
+    public var throughputScenarios: [ThroughputScenario]
+
+    /// Creates metadata; ``collect(name:matrix:commandLine:emulators:startedAt:gitDirectory:)`` fills in the machine.
+    public init(
+        name: String,
+        matrix: String,
+        commandLine: [String],
+        startedAt: String,
+        finishedAt: String? = nil,
+        git: Git,
+        machine: Machine,
+        build: Build,
+        libraries: Libraries,
+        emulators: [Emulator],
+        scenarios: [Scenario],
+        throughputScenarios: [ThroughputScenario]
+    ) {
+        self.name = name
+        self.matrix = matrix
+        self.commandLine = commandLine
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.git = git
+        self.machine = machine
+        self.build = build
+        self.libraries = libraries
+        self.emulators = emulators
+        self.scenarios = scenarios
+        self.throughputScenarios = throughputScenarios
+    }
+}
+
+/// Round trips measured through the emulator at one requested RTT (for example TCP ping-pong
+/// over the emulated path), recorded so a reader can see how precise the delay was.
+public struct EmulatorCalibration: Hashable, Sendable, Codable {
+    /// The requested RTT.
+    public var requestedRTTMilliseconds: Int
+    /// Round trips measured.
+    public var samples: Int
+    /// Fastest round trip, µs.
+    public var minimumMicroseconds: UInt64
+    /// Median round trip, µs (nearest rank).
+    public var p50Microseconds: UInt64
+    /// 99th percentile, µs (nearest rank).
+    public var p99Microseconds: UInt64
+    /// Slowest round trip, µs.
+    public var maximumMicroseconds: UInt64
+
+    /// Calibration from measured round trips in microseconds; `nil` when there are none.
+    public init?(requestedRTTMilliseconds: Int, roundTripsMicroseconds: [UInt64]) {
+        guard let statistics = LatencyStatistics(values: roundTripsMicroseconds) else { return nil }
+        self.requestedRTTMilliseconds = requestedRTTMilliseconds
+        self.samples = statistics.count
+        self.minimumMicroseconds = statistics.minimum
+        self.p50Microseconds = statistics.p50
+        self.p99Microseconds = statistics.p99
+        self.maximumMicroseconds = statistics.maximum
+    }
+}

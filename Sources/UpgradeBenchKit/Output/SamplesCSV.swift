@@ -1,0 +1,114 @@
+/// `samples.csv`: one row per recorded connection (columns in README.md ("Results" and "Round-trip accounting")).
+public enum SamplesCSV {
+    /// The header, in column order.
+    public static let header: [String] =
+        ["scenario", "security", "negotiation", "multistream", "rtt_ms", "emulator", "concurrency", "connection"]
+        + ConnectionStage.allCases.map { "\($0.columnName)_us" }
+        + ["path_security", "path_muxer", "path_early", "error"]
+
+    /// The document for `samples`, in the given order.
+    public static func document(_ samples: [ConnectionSample]) -> CSVDocument {
+        CSVDocument(header: self.header, records: samples.map(self.record))
+    }
+
+    /// The fields of one sample.
+    public static func record(_ sample: ConnectionSample) -> [String] {
+        let scenario = sample.scenario
+        var fields = [
+            scenario.name, scenario.security.rawValue, scenario.negotiation.rawValue, scenario.multistream.rawValue,
+            String(scenario.rttMilliseconds), scenario.emulator.name, String(scenario.concurrency),
+            String(sample.index),
+        ]
+        for stage in ConnectionStage.allCases {
+            fields.append(sample.timestamps[stage].map { String($0) } ?? "")
+        }
+        fields.append(sample.path.security?.rawValue ?? "")
+        fields.append(sample.path.muxer ?? "")
+        fields.append(sample.path.earlyMuxerNegotiation.map { $0 ? "true" : "false" } ?? "")
+        fields.append(sample.failure?.description ?? "")
+        return fields
+    }
+
+    /// Reads `samples.csv` back. Each row's `scenario` column must name one of `scenarios` (the
+    /// run's scenarios, as listed in `meta.json`) and its scenario columns must agree with it.
+    ///
+    /// - Throws: ``UpgradeBenchError`` for malformed CSV, another header, an unknown scenario or
+    ///   a field that does not parse.
+    public static func parse(_ text: String, scenarios: [Scenario]) throws -> [ConnectionSample] {
+        let document = try CSVDocument(parsing: text)
+        guard document.header == self.header else {
+            throw UpgradeBenchError.csvHeaderMismatch(expected: self.header, found: document.header)
+        }
+        let byName = Dictionary(scenarios.map { ($0.name, $0) }) { first, _ in first }
+        return try document.records.enumerated().map { number, fields in
+            let row = number + 1
+            guard let scenario = byName[fields[0]] else {
+                throw UpgradeBenchError.invalidCSVField("unknown scenario \(fields[0])", record: row)
+            }
+            let expected = Array(
+                self.record(ConnectionSample(scenario: scenario, index: 0, timestamps: .init(), path: .init()))[0..<7]
+            )
+            guard Array(fields[0..<7]) == expected else {
+                throw UpgradeBenchError.invalidCSVField(
+                    "scenario columns \(fields[0..<7].joined(separator: ",")) disagree with \(scenario.name)",
+                    record: row
+                )
+            }
+            guard let index = Int(fields[7]), index >= 0 else {
+                throw UpgradeBenchError.invalidCSVField(
+                    "connection \"\(fields[7])\" is not a non-negative integer",
+                    record: row
+                )
+            }
+            var timestamps = ConnectionSample.Timestamps()
+            for (offset, stage) in ConnectionStage.allCases.enumerated() {
+                timestamps[stage] = try self.optionalMicroseconds(
+                    fields[8 + offset],
+                    column: self.header[8 + offset],
+                    record: row
+                )
+            }
+            let base = 8 + ConnectionStage.allCases.count
+            var path = ConnectionSample.Path()
+            if !fields[base].isEmpty {
+                guard let security = Scenario.Security(rawValue: fields[base]) else {
+                    throw UpgradeBenchError.invalidCSVField(
+                        "path_security \"\(fields[base])\" is not noise or tls",
+                        record: row
+                    )
+                }
+                path.security = security
+            }
+            path.muxer = fields[base + 1].isEmpty ? nil : fields[base + 1]
+            switch fields[base + 2] {
+            case "": path.earlyMuxerNegotiation = nil
+            case "true": path.earlyMuxerNegotiation = true
+            case "false": path.earlyMuxerNegotiation = false
+            default:
+                throw UpgradeBenchError.invalidCSVField(
+                    "path_early \"\(fields[base + 2])\" is not true or false",
+                    record: row
+                )
+            }
+            let failure = fields[base + 3].isEmpty ? nil : ConnectionSample.Failure(parsing: fields[base + 3])
+            return ConnectionSample(
+                scenario: scenario,
+                index: index,
+                timestamps: timestamps,
+                path: path,
+                failure: failure
+            )
+        }
+    }
+
+    private static func optionalMicroseconds(_ field: String, column: String, record: Int) throws -> UInt64? {
+        guard !field.isEmpty else { return nil }
+        guard let value = UInt64(field) else {
+            throw UpgradeBenchError.invalidCSVField(
+                "\(column) \"\(field)\" is not a whole number of microseconds",
+                record: record
+            )
+        }
+        return value
+    }
+}

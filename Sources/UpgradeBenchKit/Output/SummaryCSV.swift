@@ -1,0 +1,68 @@
+/// `summary.csv`: one row per scenario and stage with its statistics, round-trip counts and, for
+/// early scenarios, the saving over the classic counterpart (columns in README.md ("Results" and "Round-trip accounting")).
+public enum SummaryCSV {
+    /// The header, in column order.
+    public static let header = [
+        "scenario", "security", "negotiation", "multistream", "rtt_ms", "emulator", "concurrency", "stage",
+        "count", "failures", "min_us", "p50_us", "p90_us", "p99_us", "max_us", "mean_us",
+        "measured_rtts", "theoretical_rtts", "saving_vs_classic_ms", "saving_vs_classic_rtts",
+        "theoretical_saving_rtts",
+    ]
+
+    /// The document for `report`, scenario by scenario, stages in order.
+    public static func document(_ report: RoundTripReport) -> CSVDocument {
+        var records: [[String]] = []
+        for summary in report.summaries {
+            let scenario = summary.scenario
+            for stage in summary.stages {
+                let statistics = stage.statistics
+                let roundTrips = report.roundTrips(for: scenario, at: stage.stage)
+                let saving =
+                    scenario.negotiation == .early ? report.saving(for: scenario, at: stage.stage) : nil
+                records.append([
+                    scenario.name, scenario.security.rawValue, scenario.negotiation.rawValue,
+                    scenario.multistream.rawValue,
+                    String(scenario.rttMilliseconds), scenario.emulator.name, String(scenario.concurrency),
+                    stage.stage.columnName, String(stage.count), String(stage.failures),
+                    statistics.map { String($0.minimum) } ?? "",
+                    statistics.map { String($0.p50) } ?? "",
+                    statistics.map { String($0.p90) } ?? "",
+                    statistics.map { String($0.p99) } ?? "",
+                    statistics.map { String($0.maximum) } ?? "",
+                    statistics.map { FixedPoint.format($0.mean, decimals: 1) } ?? "",
+                    roundTrips?.measured.map { FixedPoint.format($0, decimals: 3) } ?? "",
+                    roundTrips.map { String($0.theoretical) } ?? "",
+                    saving?.savingMilliseconds.map { FixedPoint.format($0, decimals: 3) } ?? "",
+                    saving?.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "",
+                    saving.map { String($0.theoretical) } ?? "",
+                ])
+            }
+        }
+        return CSVDocument(header: self.header, records: records)
+    }
+}
+
+/// `throughput.csv`: one row per transfer (columns in README.md ("Results" and "Round-trip accounting")).
+public enum ThroughputCSV {
+    /// The header, in column order.
+    public static let header = [
+        "scenario", "transport", "rtt_ms", "emulator", "repetition", "bytes_each_way", "elapsed_us", "mb_per_s",
+        "error",
+    ]
+
+    /// The document for `results`, in the given order.
+    public static func document(_ results: [ThroughputResult]) -> CSVDocument {
+        CSVDocument(
+            header: self.header,
+            records: results.map { result in
+                [
+                    result.scenario.name, result.scenario.transport.rawValue, String(result.scenario.rttMilliseconds),
+                    result.scenario.emulator.name, String(result.repetition), String(result.scenario.bytesEachWay),
+                    result.elapsedMicroseconds.map { String($0) } ?? "",
+                    result.megabytesPerSecond.map { FixedPoint.format($0, decimals: 1) } ?? "",
+                    result.failure ?? "",
+                ]
+            }
+        )
+    }
+}

@@ -1,1 +1,0 @@
-// The driver library: scenarios, runner, CSV and HdrHistogram writers. See README.md.

@@ -1,1 +1,0 @@
-// The Yamux module; see README.md for its place in the upgrade.

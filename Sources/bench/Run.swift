@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NetworkEmulation
+import UpgradeBenchKit
+
+/// The scenario matrix: runs it, writes the result folder, prints the summary table.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a scenario matrix and write CSV, HdrHistogram and JSON results.",
+        discussion: """
+            Presets: quick (CI: loopback + 20 ms), default (loopback, 10 and 20 ms; about 2-3 minutes \
+            on 2 cores), extended (up to 100 ms), concurrent (loads of 1, 8 and 32 concurrent \
+            upgrades). Emulated delay needs root for the TUN emulator; without root the TCP relay is \
+            used (see README).
+            """
+    )
+
+    @Option(help: "Scenario preset: \(ScenarioMatrix.presetNames.joined(separator: ", ")).")
+    var preset: String = "default"
+
+    @Flag(help: "Shorthand for --preset quick (the CI run).")
+    var quick = false
+
+    @Flag(help: "Exit non-zero when measured round trips or early's saving differ from theory (see README).")
+    var check = false
+
+    @Option(help: "Delay emulator for RTTs above 0: auto, tun, relay, netem.")
+    var emulator: String = "auto"
+
+    @Option(help: "Measured connections per scenario (overrides the preset).")
+    var connections: Int?
+
+    @Option(help: "Concurrent upgrades per scenario (default: the preset's, 1 = sequential).")
+    var concurrency: Int?
+
+    @Option(help: "Result folder name under --results (default: a UTC timestamp).")
+    var name: String?
+
+    @Option(help: "Where result folders go.")
+    var results: String = "results"
+
+    @Flag(help: "Debug logging on stderr.")
+    var verbose = false
+
+    func run() async throws {
+        UpgradeBench.bootstrapLogging(verbose: self.verbose)
+        NetworkEmulatorCleanup.installSignalHandlers()
+        let logger = Logger(label: "upgradebench")
+
+        guard let selection = NetworkEmulatorSelection(argument: self.emulator) else {
+            throw ValidationError("unknown emulator \"\(self.emulator)\": use auto, tun, relay or netem")
+        }
+        // Resolve `auto` once, so every scenario names the emulator that really ran.
+        let probe = try await NetworkEmulator.start(selection, rtt: .milliseconds(10))
+        let kind = probe.kind
+        let reason = probe.selectionReason
+        probe.stop()
+        logger.info("emulator", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
+
+        var matrix = try ScenarioMatrix.preset(
+            named: self.quick ? "quick" : self.preset,
+            emulator: Scenario.Emulator(name: BenchRunner.emulatorName(kind), delaysConnect: true)
+        )
+        if self.connections != nil || self.concurrency != nil {
+            let scenarios = matrix.scenarios.map { scenario -> Scenario in
+                var scenario = scenario
+                if let connections = self.connections { scenario.connections = connections }
+                if let concurrency = self.concurrency { scenario.concurrency = concurrency }
+                return scenario
+            }
+            matrix = try ScenarioMatrix(name: matrix.name, scenarios: scenarios, throughput: matrix.throughput)
+        }
+
+        let startedAt = Date()
+        let runName = self.name ?? ResultsWriter.defaultName(for: startedAt)
+        // Two event loops: as many as the reference machine has cores.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let progress = ProgressReporter(matrix: matrix)
+        let output: BenchRunner.Output
+        do {
+            output = try await BenchRunner(emulator: .kind(kind), group: group, logger: logger).run(matrix, progress: progress)
+            try? await group.shutdownGracefully()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+
+        let report = RoundTripReport(summaries: output.results.summaries())
+        let checkResult = self.check ? report.check() : nil
+        let metadata = RunMetadata.collect(
+            name: runName,
+            matrix: matrix,
+            commandLine: CommandLine.arguments,
+            emulators: output.emulators,
+            startedAt: startedAt
+        )
+        let writer = ResultsWriter(root: URL(fileURLWithPath: self.results, isDirectory: true), name: runName)
+        let files = try writer.write(results: output.results, report: report, metadata: metadata)
+
+        print(SummaryTable.render(report: report, throughput: output.results.throughputSummaries(), check: checkResult))
+        print("results: \(writer.directory.path) (\(files.count) files); plots: scripts/plot.sh \(writer.directory.path)")
+        if let checkResult, !checkResult.passed {
+            throw ExitCode(1)
+        }
+    }
+}
