@@ -50,6 +50,16 @@ public enum TLSReadResult: Hashable, Sendable {
 ///
 /// The dialer is the TLS client (`.initiator`), the listener the server (wire §0).
 /// One connection belongs to one thread or event loop; it is not `Sendable`.
+///
+/// OpenSSL runs the whole handshake through a `ByteBuffer`-backed BIO. Records after it are, by
+/// default, protected by ``TLSRecordProtection/direct``: EVP AEAD straight between the caller's
+/// buffers and the wire buffers, with the application traffic secrets OpenSSL derived (see
+/// `OpenSSLRecordLayer`); ``TLSRecordProtection/openSSL`` keeps `SSL_write` / `SSL_read`.
+///
+/// ### Allocations
+/// In steady state neither ``encrypt(_:)`` with ``drainBytesToSend(into:)`` into a reused buffer nor
+/// ``decrypt(into:)`` into a reused buffer of ``TLSConstants/decryptionCapacity`` allocates (OpenSSL's
+/// own record layer allocates three small blocks per record it writes and one per record it reads).
 public final class TLSConnection {
     private enum State {
         case handshaking

@@ -104,7 +104,7 @@ import Testing
         try client.encrypt(&nothing)
         #expect(!client.hasBytesToSend, "encrypting nothing sends nothing")
         // An empty record is still legal on the wire (RFC 8446 §5.4): seal one by hand, then data.
-        #expect(client.openSSL.sendEmptyRecord())
+        #expect(client.openSSL.sendRecord(contentType: 23, content: []))
         #expect(try self.send(Array("x".utf8), from: client, to: server) == Array("x".utf8))
     }
 
@@ -124,6 +124,80 @@ import Testing
         #expect(server.hasBytesToSend == alertSent, "alert queued", sourceLocation: sourceLocation)
         // The failure is sticky.
         #expect(throws: TLSError.self, sourceLocation: sourceLocation) { try server.decrypt(into: &out) }
+    }
+
+    /// Sends records of `contentType` with each of `contents` from a direct client to a direct server
+    /// and expects the server to fail with `recordLayerFailure` and queue an alert.
+    func expectServerRejects(
+        contentType: UInt8,
+        _ contents: [UInt8]...,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let (client, server) = try self.established(client: .direct, server: .direct)
+        for content in contents {
+            #expect(client.openSSL.sendRecord(contentType: contentType, content: content), sourceLocation: sourceLocation)
+        }
+        _ = Support.transfer(from: client, to: server)
+        var out = self.allocator.buffer(capacity: 0)
+        let error = #expect(throws: TLSError.self, sourceLocation: sourceLocation) { try Support.decryptAll(server) }
+        #expect(error?.code == .recordLayerFailure, "\(String(describing: error))", sourceLocation: sourceLocation)
+        #expect(server.hasBytesToSend, "alert queued", sourceLocation: sourceLocation)
+        #expect(throws: TLSError.self, sourceLocation: sourceLocation) { try server.decrypt(into: &out) }
+    }
+
+    @Test func innerPlaintextWithoutContentTypeFails() throws {
+        // Content type 0 makes the whole inner plaintext zeros: no content type at all (§5.4).
+        try self.expectServerRejects(contentType: 0, [0, 0, 0])
+    }
+
+    @Test func unknownInnerContentTypeFails() throws {
+        try self.expectServerRejects(contentType: 99, [1, 2, 3])
+    }
+
+    @Test func alertOfWrongLengthFails() throws {
+        try self.expectServerRejects(contentType: 21, [2])
+    }
+
+    @Test func handshakeMessageOtherThanTicketOrKeyUpdateFails() throws {
+        // A ClientHello header after the handshake.
+        try self.expectServerRejects(contentType: 22, [1, 0, 0, 0])
+    }
+
+    @Test func newSessionTicketToAServerFails() throws {
+        try self.expectServerRejects(contentType: 22, [4, 0, 0, 0])
+    }
+
+    @Test func keyUpdateWithAnInvalidValueFails() throws {
+        try self.expectServerRejects(contentType: 22, [24, 0, 0, 1, 2])
+    }
+
+    @Test func keyUpdateNotEndingItsRecordFails() throws {
+        try self.expectServerRejects(contentType: 22, [24, 0, 0, 1, 0, 24])
+    }
+
+    @Test func oversizedPostHandshakeMessageFails() throws {
+        try self.expectServerRejects(contentType: 22, [4, 0xff, 0xff, 0xff])
+    }
+
+    @Test func applicationDataInsideASplitHandshakeMessageFails() throws {
+        let (client, server) = try self.established(client: .direct, server: .direct)
+        // First half of a KeyUpdate, then application data, then the rest.
+        #expect(client.openSSL.sendRecord(contentType: 22, content: [24, 0]))
+        #expect(client.openSSL.sendRecord(contentType: 23, content: [1]))
+        _ = Support.transfer(from: client, to: server)
+        let error = #expect(throws: TLSError.self) { try Support.decryptAll(server) }
+        #expect(error?.code == .recordLayerFailure)
+    }
+
+    @Test func handshakeMessageSplitAcrossRecordsIsReassembled() throws {
+        let (client, server) = try self.established(client: .direct, server: .direct)
+        // KeyUpdate(update_not_requested) in two records, then data under the new client key.
+        #expect(client.openSSL.sendRecord(contentType: 22, content: [24, 0]))
+        #expect(client.openSSL.sendRecord(contentType: 22, content: [0, 1, 0]))
+        _ = Support.transfer(from: client, to: server)
+        var out = self.allocator.buffer(capacity: 0)
+        #expect(try server.decrypt(into: &out) == .needMoreBytes)
+        #expect(!server.hasBytesToSend, "update_not_requested: no answer")
     }
 
     @Test func plaintextHandshakeRecordAfterTheHandshakeFails() throws {

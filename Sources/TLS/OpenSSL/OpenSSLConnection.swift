@@ -377,9 +377,10 @@ final class OpenSSLConnection {
         SSL_set_block_padding(self.ssl, blockSize) == 1
     }
 
-    /// Queues an application data record with no content (direct record layer only).
-    func sendEmptyRecord() -> Bool {
-        self.recordLayer?.sealEmptyRecord(into: &self.outbound) ?? false
+    /// Queues one record with any inner content type and content (direct record layer only), to act
+    /// as a peer that sends what ours never does.
+    func sendRecord(contentType: UInt8, content: [UInt8]) -> Bool {
+        self.recordLayer?.sealRecord(contentType: contentType, content: content, into: &self.outbound) ?? false
     }
 
     /// Queues `close_notify`.

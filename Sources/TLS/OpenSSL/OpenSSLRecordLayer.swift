@@ -79,9 +79,9 @@ final class OpenSSLRecordLayer {
         }
     }
 
-    /// Appends an application data record with no content (legal, RFC 8446 §5.4; for tests).
-    func sealEmptyRecord(into outbound: inout ByteBuffer) -> Bool {
-        self.sealer.seal(UnsafeRawBufferPointer(start: nil, count: 0), contentType: ContentType.applicationData, into: &outbound)
+    /// Appends one record of any inner content type (tests use it to play misbehaving peers).
+    func sealRecord(contentType: UInt8, content: [UInt8], into outbound: inout ByteBuffer) -> Bool {
+        content.withUnsafeBytes { self.sealer.seal($0, contentType: contentType, into: &outbound) }
     }
 
     /// Appends an encrypted `close_notify` alert.
@@ -172,6 +172,11 @@ final class OpenSSLRecordLayer {
             guard opened else {
                 let error = TLSError.recordLayerFailure("record failed to decrypt (bad_record_mac)")
                 return (.failed(self.fail(error, alert: 20, into: &replies)), 0)  // bad_record_mac
+            }
+            // §5.1: a handshake message split over records must not be interleaved with other types.
+            guard self.handshakeMessages.isEmpty || contentType == ContentType.handshake else {
+                let error = TLSError.recordLayerFailure("record of type \(contentType) inside a split handshake message")
+                return (.failed(self.fail(error, alert: 10, into: &replies)), 0)  // unexpected_message
             }
             switch contentType {
             case ContentType.applicationData:
