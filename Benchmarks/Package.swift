@@ -61,5 +61,23 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        // The libp2p TLS handshake, record layer and raw AEAD written directly in C (OpenSSL 3 and
+        // libsodium), so TLSBenchmarks measures the Swift/C ratio in the same run. OpenSSL's headers
+        // stay inside the .c file and never meet the root package's COpenSSL module.
+        .target(
+            name: "CTLSReference",
+            path: "Sources/CTLSReference",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("sodium")]
+        ),
+        benchmarkTarget(
+            "TLSBenchmarks",
+            dependencies: [
+                "CTLSReference",
+                .product(name: "TLS", package: "UpgradeBench"),
+                .product(name: "P2PCore", package: "UpgradeBench"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
     ]
 )

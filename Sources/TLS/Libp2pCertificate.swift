@@ -6,8 +6,12 @@ import SwiftASN1
 /// (tls spec "libp2p Public Key Extension"; wire §5.2). Also the verifier for peers' certificates
 /// (wire §5.3).
 public struct Libp2pCertificate: Sendable {
-    /// The certificate's DER encoding.
-    public let derEncoded: [UInt8]
+    /// The certificate's DER encoding (encoded on demand: the handshake itself never needs it).
+    ///
+    /// - Throws: ``TLSError/Code/openSSLFailure`` if OpenSSL cannot encode it (out of memory).
+    public var derEncoded: [UInt8] {
+        get throws(TLSError) { try self.certificate.derEncoded() }
+    }
     /// The certificate, for installing into OpenSSL.
     let certificate: OpenSSLCertificate
     /// The certificate key, which signs the handshake's CertificateVerify.
@@ -58,7 +62,6 @@ public struct Libp2pCertificate: Sendable {
             notAfter: notAfter,
             extensions: extensions
         )
-        self.derEncoded = try certificate.derEncoded()
         self.certificate = certificate
         self.key = key
     }

@@ -16,6 +16,16 @@ public enum TLSCertificateMode: String, Hashable, Sendable, CaseIterable {
     case cached
 }
 
+/// Who protects records once the handshake is over.
+public enum TLSRecordProtection: String, Hashable, Sendable, CaseIterable {
+    /// AEAD with EVP directly on the connection's buffers, with the traffic secrets OpenSSL derived
+    /// (as kernel TLS offload does): no copies besides the AEAD's own output, no allocation per
+    /// record. A server that sends session tickets falls back to ``openSSL``.
+    case direct
+    /// OpenSSL's record layer (`SSL_write` / `SSL_read`) throughout.
+    case openSSL
+}
+
 /// What a libp2p TLS endpoint needs: its identity, its muxers, and certificate policy.
 ///
 /// The peer a dialer expects is per connection, so it is given to ``TLSConnection`` and ``TLSHandler``
@@ -36,6 +46,8 @@ public struct TLSConfiguration: Sendable {
     /// Session tickets the server sends after the handshake. libp2p never resumes, and go sends none,
     /// so the default is 0; a client always accepts (and ignores) tickets a server sends.
     public var sessionTicketsToSend: Int
+    /// Who protects records after the handshake; ``TLSRecordProtection/direct`` by default.
+    public var recordProtection: TLSRecordProtection
 
     /// Creates a configuration.
     ///
@@ -56,5 +68,6 @@ public struct TLSConfiguration: Sendable {
         self.certificateKeyType = certificateKeyType
         self.extensionCritical = false
         self.sessionTicketsToSend = 0
+        self.recordProtection = .direct
     }
 }

@@ -50,6 +50,16 @@ public enum TLSReadResult: Hashable, Sendable {
 ///
 /// The dialer is the TLS client (`.initiator`), the listener the server (wire §0).
 /// One connection belongs to one thread or event loop; it is not `Sendable`.
+///
+/// OpenSSL runs the whole handshake through a `ByteBuffer`-backed BIO. Records after it are, by
+/// default, protected by ``TLSRecordProtection/direct``: EVP AEAD straight between the caller's
+/// buffers and the wire buffers, with the application traffic secrets OpenSSL derived (see
+/// `OpenSSLRecordLayer`); ``TLSRecordProtection/openSSL`` keeps `SSL_write` / `SSL_read`.
+///
+/// ### Allocations
+/// In steady state neither ``encrypt(_:)`` with ``drainBytesToSend(into:)`` into a reused buffer nor
+/// ``decrypt(into:)`` into a reused buffer of ``TLSConstants/decryptionCapacity`` allocates (OpenSSL's
+/// own record layer allocates three small blocks per record it writes and one per record it reads).
 public final class TLSConnection {
     private enum State {
         case handshaking
@@ -64,7 +74,7 @@ public final class TLSConnection {
     public let expectedRemotePeerID: PeerID?
 
     private let context: TLSContext
-    private let openSSL: OpenSSLConnection
+    let openSSL: OpenSSLConnection
     private var state: State = .handshaking
     /// The time the verify callback checks the peer's validity against; set by each handshake step.
     private var now: Int64
@@ -146,6 +156,19 @@ public final class TLSConnection {
             )
         }
     }
+
+    /// Whether records are protected by the direct record layer after the handshake: configured so,
+    /// and OpenSSL sent nothing under the application keys (a server sending session tickets would).
+    private var usesDirectRecordProtection: Bool {
+        let configuration = self.context.configuration
+        switch configuration.recordProtection {
+        case .direct: return self.role == .initiator || configuration.sessionTicketsToSend == 0
+        case .openSSL: return false
+        }
+    }
+
+    /// Whether records currently go through the direct record layer (tests and diagnostics).
+    var recordsAreDirect: Bool { self.openSSL.usesDirectRecordLayer }
 
     /// The handshake result once established.
     public var handshakeResult: TLSHandshakeResult? {
@@ -230,6 +253,14 @@ public final class TLSConnection {
             self.openSSL.shutdown()
             throw error
         }
+        if self.usesDirectRecordProtection {
+            do throws(TLSError) {
+                try self.openSSL.useDirectRecordLayer()
+            } catch {
+                self.state = .failed(error)
+                throw error
+            }
+        }
         let muxer: ProtocolID? =
             switch outcome {
             case .muxer(let muxer): muxer
@@ -274,7 +305,8 @@ public final class TLSConnection {
     }
 
     /// Decrypts the next buffered record into `buffer`'s writable bytes (room for one record is made
-    /// first, allocating only when `buffer` is too small).
+    /// first, allocating only when `buffer` has fewer than ``TLSConstants/decryptionCapacity``
+    /// writable bytes).
     ///
     /// Session tickets and other post-handshake messages are processed on the way and produce no
     /// plaintext; a call then returns the next record's data or ``TLSReadResult/needMoreBytes``.

@@ -34,6 +34,11 @@ public enum TLSConstants {
     /// bytes of padding and tag (RFC 8446 §5.2: TLSCiphertext.length ≤ 2^14 + 256).
     public static let maximumRecordBytes = 5 + 16384 + 256
 
+    /// The writable bytes ``TLSConnection/decrypt(into:)`` may need for one record: the largest
+    /// TLSInnerPlaintext (content, type, padding) a legal record decrypts to, 2^14 + 256 − 16
+    /// (RFC 8446 §5.2). A reused buffer of this capacity never grows.
+    public static let decryptionCapacity = 16384 + 256 - 16
+
     /// Plaintext the handler accepts before the handshake finishes; more fails the write. The
     /// upgrader writes nothing before the result, so this only bounds misuse ("bound every queue").
     public static let maximumBufferedPlaintextBytes = 1 << 20

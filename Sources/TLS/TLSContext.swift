@@ -59,7 +59,8 @@ public final class TLSContext: Sendable {
             clientALPNOffer: offer.map { Array($0.utf8) },
             serverALPN: supported.map { Array($0.utf8) },
             sessionTicketsToSend: configuration.sessionTicketsToSend,
-            certificate: certificate.map { ($0.certificate, $0.key) }
+            certificate: certificate.map { ($0.certificate, $0.key) },
+            capturesTrafficSecrets: configuration.recordProtection == .direct
         )
     }
 

@@ -172,7 +172,7 @@ import Testing
 
     @Test func certificateWithoutExtensionIsRejected() throws {
         let certificate = try self.build { _ in [] }
-        self.expectRejected([certificate.derEncoded], .missingLibp2pExtension)
+        try self.expectRejected([certificate.derEncoded], .missingLibp2pExtension)
     }
 
     @Test func certificateWithBadExtensionSignatureIsRejected() throws {
@@ -180,7 +180,7 @@ import Testing
         // The identity signs a different key's SPKI: well-formed, but not for this certificate.
         let other = try OpenSSLCertificateKey.generate(.p256)
         let certificate = try self.build { _ in [try self.libp2pExtension(identity, for: other)] }
-        self.expectRejected([certificate.derEncoded], .invalidExtensionSignature)
+        try self.expectRejected([certificate.derEncoded], .invalidExtensionSignature)
     }
 
     @Test func certificateWithSignatureFromAnotherIdentityIsRejected() throws {
@@ -197,7 +197,7 @@ import Testing
             )
             return [.init(oid: TLSConstants.libp2pExtensionOID, isCritical: false, value: serializer.serializedBytes)]
         }
-        self.expectRejected([certificate.derEncoded], .invalidExtensionSignature)
+        try self.expectRejected([certificate.derEncoded], .invalidExtensionSignature)
     }
 
     @Test func expiredCertificateIsRejected() throws {
@@ -207,7 +207,7 @@ import Testing
             notBefore: self.now - 7200,
             notAfter: self.now - 1
         )
-        self.expectRejected([certificate.derEncoded], .certificateExpired)
+        try self.expectRejected([certificate.derEncoded], .certificateExpired)
         // The same certificate verifies at a time inside its window: `now` is the only clock.
         #expect(try Libp2pCertificate.verify(chain: [certificate.derEncoded], now: self.now - 10).peerID == identity.peerID)
     }
@@ -219,13 +219,13 @@ import Testing
             notBefore: self.now + 60,
             notAfter: self.now + 7200
         )
-        self.expectRejected([certificate.derEncoded], .certificateNotYetValid)
+        try self.expectRejected([certificate.derEncoded], .certificateNotYetValid)
     }
 
     @Test func twoCertificatesAreRejected() throws {
         let identity = try TLSTestSupport.identity(1)
         let certificate = try Libp2pCertificate(identityKey: identity, now: self.now)
-        self.expectRejected([certificate.derEncoded, certificate.derEncoded], .unexpectedCertificateCount)
+        try self.expectRejected([certificate.derEncoded, certificate.derEncoded], .unexpectedCertificateCount)
     }
 
     @Test func emptyChainIsRejected() {
@@ -234,7 +234,7 @@ import Testing
 
     @Test func wrongPeerIDIsRejected() throws {
         let certificate = try Libp2pCertificate(identityKey: try TLSTestSupport.identity(1), now: self.now)
-        self.expectRejected(
+        try self.expectRejected(
             [certificate.derEncoded],
             expectedPeerID: try TLSTestSupport.identity(2).peerID,
             .peerIDMismatch
@@ -249,7 +249,7 @@ import Testing
                 .init(oid: "1.2.3.4.5", isCritical: true, value: [0x05, 0x00]),
             ]
         }
-        self.expectRejected([certificate.derEncoded], .unknownCriticalExtension)
+        try self.expectRejected([certificate.derEncoded], .unknownCriticalExtension)
     }
 
     @Test func unknownNonCriticalExtensionIsIgnored() throws {
@@ -268,7 +268,7 @@ import Testing
         let certificate = try self.build { key in
             [try self.libp2pExtension(identity, for: key), try self.libp2pExtension(identity, for: key)]
         }
-        self.expectRejected([certificate.derEncoded], .duplicateLibp2pExtension)
+        try self.expectRejected([certificate.derEncoded], .duplicateLibp2pExtension)
     }
 
     @Test func malformedSignedKeyIsRejected() throws {
@@ -276,7 +276,7 @@ import Testing
             // A SEQUENCE holding one OCTET STRING only.
             [.init(oid: TLSConstants.libp2pExtensionOID, isCritical: false, value: [0x30, 0x03, 0x04, 0x01, 0x00])]
         }
-        self.expectRejected([certificate.derEncoded], .malformedSignedKey)
+        try self.expectRejected([certificate.derEncoded], .malformedSignedKey)
     }
 
     @Test func signedKeyWithTrailingBytesIsRejected() throws {
@@ -286,7 +286,7 @@ import Testing
             good.value.append(0x00)
             return [good]
         }
-        self.expectRejected([certificate.derEncoded], .malformedSignedKey)
+        try self.expectRejected([certificate.derEncoded], .malformedSignedKey)
     }
 
     @Test func signedKeyWithMalformedPublicKeyIsRejected() throws {
@@ -300,12 +300,12 @@ import Testing
             )
             return [.init(oid: TLSConstants.libp2pExtensionOID, isCritical: false, value: serializer.serializedBytes)]
         }
-        self.expectRejected([certificate.derEncoded], .malformedPublicKey)
+        try self.expectRejected([certificate.derEncoded], .malformedPublicKey)
     }
 
     @Test func tamperedSelfSignatureIsRejected() throws {
         let certificate = try Libp2pCertificate(identityKey: try TLSTestSupport.identity(1), now: self.now)
-        var der = certificate.derEncoded
+        var der = try certificate.derEncoded
         // The last byte is inside the ECDSA signature's `s` integer.
         der[der.count - 1] ^= 0x01
         self.expectRejected([der], .invalidCertificateSignature)
@@ -314,7 +314,7 @@ import Testing
     @Test func tamperedCertificateBodyIsRejected() throws {
         let identity = try TLSTestSupport.identity(1)
         let certificate = try Libp2pCertificate(identityKey: identity, now: self.now)
-        var der = certificate.derEncoded
+        var der = try certificate.derEncoded
         // Flip a byte of the SignedKey signature inside the TBS (it follows the identity key and the
         // signature's `04 40` header): the self-signature no longer covers the body.
         let index = try #require(Self.lastIndex(of: Array(identity.publicKey.protobufEncoded.suffix(8)), in: der))
@@ -331,13 +331,14 @@ import Testing
 
     @Test func certificateWithTrailingBytesIsRejected() throws {
         let certificate = try Libp2pCertificate(identityKey: try TLSTestSupport.identity(1), now: self.now)
-        self.expectRejected([certificate.derEncoded + [0x00]], .malformedCertificate)
+        try self.expectRejected([certificate.derEncoded + [0x00]], .malformedCertificate)
     }
 
     @Test func truncatedCertificatesAreRejectedAtEveryLength() throws {
         let certificate = try Libp2pCertificate(identityKey: try TLSTestSupport.identity(1), now: self.now)
-        for length in stride(from: 0, to: certificate.derEncoded.count, by: 7) {
-            self.expectRejected([Array(certificate.derEncoded.prefix(length))], .malformedCertificate)
+        let der = try certificate.derEncoded
+        for length in stride(from: 0, to: der.count, by: 7) {
+            self.expectRejected([Array(der.prefix(length))], .malformedCertificate)
         }
     }
 

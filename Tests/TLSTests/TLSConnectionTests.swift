@@ -80,7 +80,7 @@ import Testing
             let (_, serverResult) = try Support.handshake(client: client, server: server)
             #expect(serverResult.remotePeerID == (try Support.identity(1).peerID))
         }
-        #expect(serverContext.cachedCertificate?.derEncoded == cached.derEncoded)
+        #expect(try serverContext.cachedCertificate?.derEncoded == (try cached.derEncoded))
     }
 
     // MARK: - ALPN
@@ -455,7 +455,8 @@ import Testing
         var wire = self.allocator.buffer(capacity: 0)
         client.drainBytesToSend(into: &wire)
         let last = wire.writerIndex - 1
-        wire.setInteger(wire.getInteger(at: last, as: UInt8.self)! ^ 0x80, at: last)
+        let byte = try #require(wire.getInteger(at: last, as: UInt8.self))
+        wire.setInteger(byte ^ 0x80, at: last)
         server.receivedBytes(wire)
         var out = self.allocator.buffer(capacity: 0)
         let error = #expect(throws: TLSError.self) { try server.decrypt(into: &out) }

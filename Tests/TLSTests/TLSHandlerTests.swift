@@ -10,10 +10,10 @@ import Testing
 /// held writes, and failures that close only the affected channel.
 @Suite struct TLSHandlerTests {
     typealias Support = TLSTestSupport
-    static let address = try! SocketAddress(ipAddress: "127.0.0.1", port: 4001)
+    static func address() throws -> SocketAddress { try SocketAddress(ipAddress: "127.0.0.1", port: 4001) }
 
     /// One side: its channel and handler.
-    struct Side {
+    struct Side: @unchecked Sendable {
         let channel: EmbeddedChannel
         let handler: TLSHandler
     }
@@ -35,7 +35,7 @@ import Testing
             eventLoop: loop
         )
         try channel.pipeline.syncOperations.addHandler(handler)
-        if activate { try channel.connect(to: Self.address).wait() }
+        if activate { try channel.connect(to: Self.address()).wait() }
         return Side(channel: channel, handler: handler)
     }
 
@@ -80,10 +80,8 @@ import Testing
     }
 
     func drain(_ channel: EmbeddedChannel) throws -> ByteBuffer? {
-        var joined: ByteBuffer? = nil
-        while let bytes = try channel.readOutbound(as: ByteBuffer.self) {
-            if joined == nil { joined = bytes } else { joined!.writeImmutableBuffer(bytes) }
-        }
+        guard var joined = try channel.readOutbound(as: ByteBuffer.self) else { return nil }
+        while let bytes = try channel.readOutbound(as: ByteBuffer.self) { joined.writeImmutableBuffer(bytes) }
         return joined
     }
 
@@ -172,7 +170,7 @@ import Testing
         let serverChannel = EmbeddedChannel(loop: loop)
         let holder = HoldingHandler()
         try serverChannel.pipeline.syncOperations.addHandler(holder)
-        try serverChannel.connect(to: Self.address).wait()
+        try serverChannel.connect(to: Self.address()).wait()
         let hello = try #require(try self.drain(client.channel))
         try serverChannel.writeInbound(hello)
         #expect(holder.held.count == 1)
@@ -188,7 +186,7 @@ import Testing
     @Test func handlerAddedToAnActiveChannelStartsAtOnce() throws {
         let loop = EmbeddedEventLoop()
         let channel = EmbeddedChannel(loop: loop)
-        try channel.connect(to: Self.address).wait()
+        try channel.connect(to: Self.address()).wait()
         let handler = TLSHandler(context: try Support.context(1), role: .initiator, eventLoop: loop)
         try channel.pipeline.syncOperations.addHandler(handler)
         let hello = try #require(try self.drain(channel))
@@ -308,14 +306,15 @@ import Testing
         try client.channel.writeAndFlush(ByteBuffer(string: "soon corrupted")).wait()
         var record = try #require(try self.drain(client.channel))
         let last = record.writerIndex - 1
-        record.setInteger(record.getInteger(at: last, as: UInt8.self)! ^ 1, at: last)
+        let byte = try #require(record.getInteger(at: last, as: UInt8.self))
+        record.setInteger(byte ^ 1, at: last)
         #expect(throws: TLSError.self) { try server.channel.writeInbound(record) }
         #expect(!server.channel.isActive)
     }
 }
 
 /// Records the order of handshake completion and reads.
-final class EventRecorder: ChannelInboundHandler {
+final class EventRecorder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     var events: [String] = []
 

@@ -32,7 +32,8 @@ enum TLSTestSupport {
         muxers: [ProtocolID] = [],
         mode: TLSCertificateMode = .perConnection,
         keyType: TLSCertificateKeyType = .p256,
-        tickets: Int = 0
+        tickets: Int = 0,
+        protection: TLSRecordProtection = .direct
     ) throws -> TLSContext {
         var configuration = TLSConfiguration(
             identityKey: try identity(index),
@@ -41,6 +42,7 @@ enum TLSTestSupport {
             certificateKeyType: keyType
         )
         configuration.sessionTicketsToSend = tickets
+        configuration.recordProtection = protection
         return try TLSContext(configuration: configuration, now: now)
     }
 

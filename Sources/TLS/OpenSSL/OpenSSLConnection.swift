@@ -19,20 +19,23 @@ final class OpenSSLConnection {
     /// Keeps the `SSL_CTX` (and its ALPN callback argument) alive as long as the connection.
     let context: OpenSSLContext
 
-    // MARK: Inbound bytes
-    // Received bytes OpenSSL has not read yet live either in `borrowedInbound` (the caller's buffer,
-    // held by reference: no copy) or, when a partial record is left over and more bytes arrive, in
-    // `ownedInbound` (our reusable buffer). `usingOwnedInbound` says which.
+    /// Received bytes not yet consumed by OpenSSL (or, after the switch, by the direct record layer).
+    var inbound: TLSInboundBuffer
 
-    private var borrowedInbound: ByteBuffer
-    private var ownedInbound: ByteBuffer
-    private var usingOwnedInbound = false
-    /// An empty buffer swapped in when a borrowed buffer is used up, so that the caller's buffer is
-    /// uniquely referenced again and can be reused without a copy-on-write.
-    private let emptyBuffer: ByteBuffer
+    /// Ciphertext written (by OpenSSL or the direct record layer) and not yet drained.
+    var outbound: ByteBuffer
 
-    /// Ciphertext OpenSSL wrote and the caller has not drained.
-    private var outbound: ByteBuffer
+    /// Whether this is the client.
+    let isClient: Bool
+
+    /// The application traffic secrets (RFC 8446 §7.1), captured through the key log callback when
+    /// the context enables it; consumed by ``useDirectRecordLayer()``.
+    var clientTrafficSecret: [UInt8]?
+    var serverTrafficSecret: [UInt8]?
+
+    /// Record protection done directly with EVP once the handshake is over, or nil while OpenSSL's
+    /// record layer (SSL_read / SSL_write) is in use.
+    private var recordLayer: OpenSSLRecordLayer?
 
     /// Called from inside the handshake with the peer's leaf certificate and the number of certificates
     /// the peer sent; throws to reject the peer. Set by the owner before the handshake starts.
@@ -68,9 +71,8 @@ final class OpenSSLConnection {
         SSL_set_bio(ssl, bio, bio)
         self.ssl = ssl
         self.context = context
-        self.emptyBuffer = allocator.buffer(capacity: 0)
-        self.borrowedInbound = self.emptyBuffer
-        self.ownedInbound = allocator.buffer(capacity: TLSConstants.maximumRecordBytes)
+        self.isClient = isClient
+        self.inbound = TLSInboundBuffer(allocator: allocator)
         self.outbound = allocator.buffer(capacity: TLSConstants.maximumRecordBytes)
 
         let unownedSelf = Unmanaged.passUnretained(self).toOpaque()
@@ -108,28 +110,14 @@ final class OpenSSLConnection {
 
     // MARK: - Bytes in and out
 
-    /// Hands bytes received from the network to OpenSSL. They are read lazily by the next handshake
+    /// Hands bytes received from the network to TLS. They are read lazily by the next handshake
     /// or read call; nothing is copied unless a partial record was left from earlier bytes.
     func receivedBytes(_ bytes: ByteBuffer) {
-        guard bytes.readableBytes > 0 else { return }
-        if self.usingOwnedInbound {
-            self.ownedInbound.writeImmutableBuffer(bytes)
-        } else if self.borrowedInbound.readableBytes == 0 {
-            self.borrowedInbound = bytes
-        } else {
-            // A partial record is left in the caller's earlier buffer: join both in our own buffer.
-            self.ownedInbound.clear()
-            self.ownedInbound.writeImmutableBuffer(self.borrowedInbound)
-            self.ownedInbound.writeImmutableBuffer(bytes)
-            self.borrowedInbound = self.emptyBuffer
-            self.usingOwnedInbound = true
-        }
+        self.inbound.append(bytes)
     }
 
-    /// Received bytes OpenSSL has not consumed yet.
-    var unreadInboundBytes: Int {
-        self.usingOwnedInbound ? self.ownedInbound.readableBytes : self.borrowedInbound.readableBytes
-    }
+    /// Received bytes not consumed yet.
+    var unreadInboundBytes: Int { self.inbound.readableBytes }
 
     /// Bytes waiting to be sent.
     var pendingOutboundBytes: Int { self.outbound.readableBytes }
@@ -151,32 +139,7 @@ final class OpenSSLConnection {
 
     /// BIO read: copies up to `count` received bytes to `destination`; 0 means "retry later".
     fileprivate func bioRead(_ destination: UnsafeMutableRawPointer, _ count: Int) -> Int {
-        if self.usingOwnedInbound {
-            let n = min(count, self.ownedInbound.readableBytes)
-            guard n > 0 else { return 0 }
-            self.ownedInbound.withUnsafeReadableBytes { source in
-                guard let base = source.baseAddress else { return }
-                destination.copyMemory(from: base, byteCount: n)
-            }
-            self.ownedInbound.moveReaderIndex(forwardBy: n)
-            if self.ownedInbound.readableBytes == 0 {
-                self.ownedInbound.clear()
-                self.usingOwnedInbound = false
-            }
-            return n
-        }
-        let n = min(count, self.borrowedInbound.readableBytes)
-        guard n > 0 else { return 0 }
-        self.borrowedInbound.withUnsafeReadableBytes { source in
-            guard let base = source.baseAddress else { return }
-            destination.copyMemory(from: base, byteCount: n)
-        }
-        self.borrowedInbound.moveReaderIndex(forwardBy: n)
-        if self.borrowedInbound.readableBytes == 0 {
-            // Drop our reference so the caller's buffer is unique again.
-            self.borrowedInbound = self.emptyBuffer
-        }
-        return n
+        self.inbound.read(into: destination, count: count)
     }
 
     /// BIO write: appends one record (or part of one) to the outbound buffer.
@@ -286,10 +249,89 @@ final class OpenSSLConnection {
 
     // MARK: - Records
 
+    /// Whether records now go through the direct record layer.
+    var usesDirectRecordLayer: Bool { self.recordLayer != nil }
+
+    /// Takes record protection over from OpenSSL after the handshake: from now on records are sealed
+    /// and opened with EVP directly on the connection's buffers (``OpenSSLRecordLayer``).
+    ///
+    /// Valid only when OpenSSL has sent and read no record under the application keys, which holds
+    /// right after `SSL_do_handshake` returns 1 when the server sends no session tickets: OpenSSL
+    /// reads no further than the peer's Finished (no read-ahead), and the client's last flight and
+    /// the server's Finished use handshake keys.
+    ///
+    /// - Throws: ``TLSError/Code/openSSLFailure`` when the secrets were not captured or the cipher
+    ///   suite is unknown.
+    func useDirectRecordLayer() throws(TLSError) {
+        guard let clientSecret = self.clientTrafficSecret, let serverSecret = self.serverTrafficSecret,
+            let cipher = SSL_get_current_cipher(self.ssl)
+        else {
+            throw .openSSLFailure("application traffic secrets were not captured")
+        }
+        self.recordLayer = try OpenSSLRecordLayer(
+            cipherSuiteID: UInt16(truncatingIfNeeded: SSL_CIPHER_get_id(cipher)),
+            writeSecret: self.isClient ? clientSecret : serverSecret,
+            readSecret: self.isClient ? serverSecret : clientSecret,
+            isClient: self.isClient
+        )
+        self.clientTrafficSecret = nil
+        self.serverTrafficSecret = nil
+    }
+
+    /// Takes a key log line from OpenSSL (NSS key log format) and keeps the two application traffic
+    /// secrets.
+    func captureKeyLogLine(_ line: UnsafePointer<CChar>) {
+        let text = UnsafeBufferPointer(start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self), count: strlen(line))
+        // Only the two application secrets matter; skip the other lines without splitting them.
+        guard text.count > 24, text[1] == UInt8(ascii: "L") || text[1] == UInt8(ascii: "E"),
+            text[6...].starts(with: "_TRAFFIC_SECRET_0 ".utf8)
+        else { return }
+        let fields = text.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        guard fields.count == 3 else { return }
+        let label = fields[0]
+        let isClient = label.elementsEqual("CLIENT_TRAFFIC_SECRET_0".utf8)
+        guard isClient || label.elementsEqual("SERVER_TRAFFIC_SECRET_0".utf8) else { return }
+        guard let secret = Self.decodeHex(fields[2]) else { return }
+        if isClient {
+            self.clientTrafficSecret = secret
+        } else {
+            self.serverTrafficSecret = secret
+        }
+    }
+
+    private static func decodeHex(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> [UInt8]? {
+        guard digits.count % 2 == 0 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = digits.startIndex
+        while index < digits.endIndex {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
     /// Encrypts all of `plaintext`'s readable bytes into records (at most 2^14 bytes each), moving its
     /// reader index to the end. The records wait in the outbound bytes.
     func write(_ plaintext: inout ByteBuffer) -> Step {
         guard plaintext.readableBytes > 0 else { return .complete }
+        if let recordLayer = self.recordLayer {
+            do throws(TLSError) {
+                try recordLayer.seal(&plaintext, into: &self.outbound)
+                return .complete
+            } catch {
+                return .failed(error)
+            }
+        }
         ERR_clear_error()
         let rc = plaintext.withUnsafeReadableBytes { bytes in
             SSL_write(self.ssl, bytes.baseAddress, Int32(clamping: bytes.count))
@@ -310,6 +352,9 @@ final class OpenSSLConnection {
     ///
     /// - Returns: `.complete` with the number of bytes read, or the reason nothing was read.
     func read(into buffer: inout ByteBuffer) -> (Step, Int) {
+        if let recordLayer = self.recordLayer {
+            return recordLayer.open(from: &self.inbound, into: &buffer, replies: &self.outbound)
+        }
         ERR_clear_error()
         var rc: Int32 = 0
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: TLSConstants.maximumRecordPlaintextBytes) { space in
@@ -320,8 +365,30 @@ final class OpenSSLConnection {
         return (self.step(afterFailedCall: rc, fallback: .recordLayerFailure, operation: "SSL_read"), 0)
     }
 
+    // MARK: - Test hooks (peers that do what ours never do)
+
+    /// Makes OpenSSL send KeyUpdate(update_requested) with its next record (OpenSSL record layer only).
+    func requestKeyUpdate() -> Bool {
+        SSL_key_update(self.ssl, SSL_KEY_UPDATE_REQUESTED) == 1
+    }
+
+    /// Makes OpenSSL pad its records to a multiple of `blockSize` (OpenSSL record layer only).
+    func padRecords(toMultipleOf blockSize: Int) -> Bool {
+        SSL_set_block_padding(self.ssl, blockSize) == 1
+    }
+
+    /// Queues one record with any inner content type and content (direct record layer only), to act
+    /// as a peer that sends what ours never does.
+    func sendRecord(contentType: UInt8, content: [UInt8]) -> Bool {
+        self.recordLayer?.sealRecord(contentType: contentType, content: content, into: &self.outbound) ?? false
+    }
+
     /// Queues `close_notify`.
     func shutdown() {
+        if let recordLayer = self.recordLayer {
+            recordLayer.sealCloseNotify(into: &self.outbound)
+            return
+        }
         ERR_clear_error()
         _ = SSL_shutdown(self.ssl)
         ERR_clear_error()

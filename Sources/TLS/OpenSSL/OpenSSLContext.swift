@@ -23,12 +23,15 @@ final class OpenSSLContext: @unchecked Sendable {
     ///     so the default configuration sends none (as go does).
     ///   - certificate: A certificate and key for every connection of this context, or nil when each
     ///     connection installs its own.
+    ///   - capturesTrafficSecrets: Whether connections keep their application traffic secrets (through
+    ///     the key log callback) so that the direct record layer can take over after the handshake.
     /// - Throws: ``TLSError/Code/openSSLFailure``.
     init(
         clientALPNOffer: [[UInt8]],
         serverALPN: [[UInt8]],
         sessionTicketsToSend: Int,
-        certificate: (OpenSSLCertificate, OpenSSLCertificateKey)?
+        certificate: (OpenSSLCertificate, OpenSSLCertificateKey)?,
+        capturesTrafficSecrets: Bool
     ) throws(TLSError) {
         ERR_clear_error()
         guard let context = SSL_CTX_new(TLS_method()) else {
@@ -61,6 +64,10 @@ final class OpenSSLContext: @unchecked Sendable {
             throw .drainingOpenSSLErrorQueue(.openSSLFailure, operation: "SSL_CTX_set_alpn_protos")
         }
         SSL_CTX_set_alpn_select_cb(context, openSSLSelectALPN, Unmanaged.passUnretained(self).toOpaque())
+
+        if capturesTrafficSecrets {
+            SSL_CTX_set_keylog_callback(context, openSSLKeyLog)
+        }
 
         if let (certificate, key) = certificate {
             guard SSL_CTX_use_certificate(context, certificate.pointer) == 1,
@@ -106,4 +113,11 @@ private func openSSLVerifyCertificateChain(_ store: OpaquePointer?, _ argument: 
         let connection = OpenSSLConnection.from(OpaquePointer(rawSSL))
     else { return 0 }
     return connection.verifyPeerChain(store) ? 1 : 0
+}
+
+/// Hands OpenSSL's key log lines to the connection, which keeps the application traffic secrets for
+/// the direct record layer (and nothing else).
+private func openSSLKeyLog(_ ssl: OpaquePointer?, _ line: UnsafePointer<CChar>?) {
+    guard let ssl, let line, let connection = OpenSSLConnection.from(ssl) else { return }
+    connection.captureKeyLogLine(line)
 }
