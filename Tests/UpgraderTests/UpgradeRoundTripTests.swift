@@ -46,6 +46,8 @@ extension UpgradeSocketTests {
         static let rttNanoseconds: Int64 = 20_000_000
         static let samples = 7
         static let tolerance = 0.2
+        /// Measurements per path before a miss is reported (see `measure(over:)`).
+        static let attempts = 3
 
         struct ExpectedPath: Sendable, CustomStringConvertible {
             let negotiation: UpgradeNegotiation
@@ -142,27 +144,35 @@ extension UpgradeSocketTests {
                             multistream: expected.multistream
                         )
                     )
-                    // The same upgrades over plain loopback, in between: their time is computation
-                    // (and a debug build's is a sizeable part of a round trip), which is subtracted.
-                    var emulatedTimes: [(muxerReady: TimeAmount, firstEcho: TimeAmount)] = []
-                    var loopbackTimes: [(muxerReady: TimeAmount, firstEcho: TimeAmount)] = []
-                    for _ in 0..<Self.samples {
-                        loopbackTimes.append(
-                            try await loopback.upgradeAndEcho(dialer: dialerHost, listener: listenerHost.peerID, expected: expected)
+                    // Timing on a shared 2-core machine can be disturbed by other work: up to
+                    // `attempts` measurements, and only the last one's misses are recorded.
+                    for attempt in 1...Self.attempts {
+                        let final = attempt == Self.attempts
+                        // The same upgrades over plain loopback, in between: their time is computation
+                        // (and a debug build's is a sizeable part of a round trip), which is subtracted.
+                        var emulatedTimes: [(muxerReady: TimeAmount, firstEcho: TimeAmount)] = []
+                        var loopbackTimes: [(muxerReady: TimeAmount, firstEcho: TimeAmount)] = []
+                        for _ in 0..<Self.samples {
+                            loopbackTimes.append(
+                                try await loopback.upgradeAndEcho(dialer: dialerHost, listener: listenerHost.peerID, expected: expected)
+                            )
+                            emulatedTimes.append(
+                                try await emulated.upgradeAndEcho(dialer: dialerHost, listener: listenerHost.peerID, expected: expected)
+                            )
+                        }
+                        let what = "\(kind) \(security) \(expected)"
+                        let muxerReadyHolds = Self.check(
+                            "\(what) muxer_ready", expected: expected.muxerReady,
+                            emulated: emulatedTimes.map(\.muxerReady), loopback: loopbackTimes.map(\.muxerReady),
+                            record: final
                         )
-                        emulatedTimes.append(
-                            try await emulated.upgradeAndEcho(dialer: dialerHost, listener: listenerHost.peerID, expected: expected)
+                        let firstEchoHolds = Self.check(
+                            "\(what) first_echo", expected: expected.firstEcho,
+                            emulated: emulatedTimes.map(\.firstEcho), loopback: loopbackTimes.map(\.firstEcho),
+                            record: final
                         )
+                        if muxerReadyHolds && firstEchoHolds { break }
                     }
-                    let what = "\(kind) \(security) \(expected)"
-                    Self.check(
-                        "\(what) muxer_ready", expected: expected.muxerReady,
-                        emulated: emulatedTimes.map(\.muxerReady), loopback: loopbackTimes.map(\.muxerReady)
-                    )
-                    Self.check(
-                        "\(what) first_echo", expected: expected.firstEcho,
-                        emulated: emulatedTimes.map(\.firstEcho), loopback: loopbackTimes.map(\.firstEcho)
-                    )
                 }
             }
             try await emulated.stop()
@@ -176,8 +186,9 @@ extension UpgradeSocketTests {
             expected: Double,
             emulated: [TimeAmount],
             loopback: [TimeAmount],
+            record: Bool,
             sourceLocation: SourceLocation = #_sourceLocation
-        ) {
+        ) -> Bool {
             let emulatedMedian = Self.median(emulated.map { Self.inRTTs($0) })
             let loopbackMedian = Self.median(loopback.map { Self.inRTTs($0) })
             let roundTrips = emulatedMedian - loopbackMedian
@@ -185,13 +196,16 @@ extension UpgradeSocketTests {
                 "round trips, \(what): \(Self.format(roundTrips)) (emulated median \(Self.format(emulatedMedian)) RTT, "
                     + "loopback median \(Self.format(loopbackMedian)) RTT)"
             )
+            let fastest = emulated.map { Self.inRTTs($0) }.min() ?? 0
+            let holds = abs(roundTrips - expected) <= Self.tolerance && fastest >= expected
+            guard record else { return holds }
             #expect(
                 abs(roundTrips - expected) <= Self.tolerance,
                 "\(what): \(Self.format(roundTrips)) round trips, expected \(expected); emulated \(emulated.map { Self.format(Self.inRTTs($0)) }), loopback \(loopback.map { Self.format(Self.inRTTs($0)) })",
                 sourceLocation: sourceLocation
             )
-            let fastest = emulated.map { Self.inRTTs($0) }.min() ?? 0
             #expect(fastest >= expected, "\(what): an upgrade took \(Self.format(fastest)) RTT, fewer than \(expected)", sourceLocation: sourceLocation)
+            return holds
         }
 
         static func inRTTs(_ time: TimeAmount) -> Double {
