@@ -29,10 +29,19 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: - Handshake
 
+    // OpenSSL makes about 97 % of a handshake's allocations (compare `TLS.handshake.*.c`), and their
+    // count changes between OpenSSL patch releases (3.0.19 and 3.0.22 differ by 8 per cached
+    // handshake). Within one build it is exact, so the gate keeps a 1 % margin for the library's
+    // version rather than failing every machine whose libssl3 is a patch release apart; the record
+    // benchmarks, whose count is 0, stay exact.
+    let handshakeConfiguration = Benchmark.Configuration(
+        thresholds: [.mallocCountTotal: .init(relative: [.p90: 1.0])]
+    )
+
     for mode in TLSCertificateMode.allCases {
         let variant = mode == .perConnection ? "fresh" : "cached"
 
-        Benchmark("TLS.handshake.\(variant)") { benchmark in
+        Benchmark("TLS.handshake.\(variant)", configuration: handshakeConfiguration) { benchmark in
             let (clientContext, serverContext, serverPeer) = try contexts(mode: mode)
             var scratch = ByteBufferAllocator().buffer(capacity: 16 * 1024)
             benchmark.startMeasurement()
@@ -47,7 +56,7 @@ let benchmarks: @Sendable () -> Void = {
         }
 
         // The same with OpenSSL's record layer: no key log, no direct record set-up.
-        Benchmark("TLS.handshake.\(variant).openSSL") { benchmark in
+        Benchmark("TLS.handshake.\(variant).openSSL", configuration: handshakeConfiguration) { benchmark in
             let (clientContext, serverContext, serverPeer) = try contexts(mode: mode, protection: .openSSL)
             var scratch = ByteBufferAllocator().buffer(capacity: 16 * 1024)
             benchmark.startMeasurement()
@@ -61,7 +70,7 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.stopMeasurement()
         }
 
-        Benchmark("TLS.handshake.\(variant).c") { benchmark in
+        Benchmark("TLS.handshake.\(variant).c", configuration: handshakeConfiguration) { benchmark in
             guard let reference = tls_reference_handshake_create(mode == .perConnection ? 1 : 0) else {
                 throw BenchmarkFailure("tls_reference_handshake_create failed")
             }
@@ -76,7 +85,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("TLS.handshake.fresh.embedded") { benchmark in
+    Benchmark("TLS.handshake.fresh.embedded", configuration: handshakeConfiguration) { benchmark in
         let (clientContext, serverContext, serverPeer) = try contexts(mode: .perConnection)
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 4001)
         benchmark.startMeasurement()
