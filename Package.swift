@@ -257,6 +257,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Runs the built `bench` executable (listen, dial, exit codes, signals); it needs no
+        // dependency on the executable target, since `swift test` builds every product anyway.
+        // Raw sockets for a connect check, hence the C-interop settings.
+        .testTarget(
+            name: "BenchCLITests",
+            dependencies: ["P2PCore"],
+            swiftSettings: cInteropSwiftSettings
+        ),
         .testTarget(
             name: "YamuxTests",
             dependencies: [

@@ -8,11 +8,29 @@ public struct UpgradeError: Error, CustomStringConvertible {
     /// The protocol module's error (`MultistreamError`, `NoiseError`, `TLSError`, `YamuxError`,
     /// an I/O error) or an ``UpgradeFailure``.
     public let underlying: any Error
+    /// The milestones reached before the failure, when the upgrade got far enough to keep a
+    /// timeline (from the TCP connect on); nil for errors raised outside an upgrade.
+    ///
+    /// Kept so that a failed connection still reports how far it got and when: a handshake that
+    /// fails after 20 ms says more than one that fails at once.
+    public let timeline: UpgradeTimeline?
+    /// The security protocol whose handshake was under way or done, when the failure came after
+    /// the security negotiation; nil before that (a lazy dialer's proposal that the listener
+    /// refuses was never agreed).
+    public let security: UpgradeSecurity?
 
     /// Wraps `underlying` with the stage it happened in.
-    public init(stage: UpgradeStage, underlying: any Error) {
+    ///
+    /// - Parameters:
+    ///   - stage: The stage under way.
+    ///   - underlying: What went wrong there.
+    ///   - timeline: The milestones reached so far, if known.
+    ///   - security: The security protocol agreed before the failure, if any.
+    public init(stage: UpgradeStage, underlying: any Error, timeline: UpgradeTimeline? = nil, security: UpgradeSecurity? = nil) {
         self.stage = stage
         self.underlying = underlying
+        self.timeline = timeline
+        self.security = security
     }
 
     public var description: String { "\(self.stage): \(self.underlying)" }

@@ -229,7 +229,19 @@ public struct UpgradeStateMachine {
     }
 
     private mutating func fail(_ stage: UpgradeStage, _ error: any Error) -> Action {
+        // The error carries what was reached, so a failed connection still reports its stages.
+        let security = stage > .securityNegotiation ? self.agreedSecurity : nil
         self.state = .failed(stage)
-        return .fail(UpgradeError(stage: stage, underlying: error))
+        return .fail(UpgradeError(stage: stage, underlying: error, timeline: self.timeline, security: security))
+    }
+
+    /// The security protocol of the handshake under way or done; nil before it and after the end.
+    private var agreedSecurity: UpgradeSecurity? {
+        switch self.state {
+        case .handshaking(let security): security
+        case .negotiatingMuxer(let info), .startingMuxer(let info, _, _): info.security
+        case .ready(let outcome): outcome.secureChannel.security
+        case .idle, .negotiatingSecurity, .failed: nil
+        }
     }
 }

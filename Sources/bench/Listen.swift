@@ -29,56 +29,82 @@ struct Listen: AsyncParsableCommand {
 
     func run() async throws {
         UpgradeBench.bootstrapLogging(verbose: self.verbose)
+        // Before anything is printed: a script that reads the line and signals at once must get a
+        // clean shutdown, not the default action of SIGTERM (death, exit status 143).
+        let termination = TerminationSignals.install()
         let address = try parseMultiaddr(self.listen)
         let identity = try identityKey(seed: self.keySeed)
         let host = try UpgradeHost(configuration: self.upgrade.configuration(identity: identity))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let listener = try await host.listen(host: address.hostText, port: address.port, group: group)
+        let listener: UpgradeListener
+        do {
+            listener = try await host.listen(host: address.hostText, port: address.port, group: group)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
 
         var announced = address
         announced.port = listener.port
         announced.peerID = host.peerID
-        try printJSONLine(["multiaddr": announced.description, "peer_id": host.peerID.description])
-
-        await waitForTermination()
+        do {
+            try printJSONLine(["multiaddr": announced.description, "peer_id": host.peerID.description])
+            await termination.wait()
+        } catch {
+            try? await listener.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
         try? await listener.close()
         try? await group.shutdownGracefully()
     }
 }
 
-/// Suspends until SIGINT or SIGTERM arrives.
-func waitForTermination() async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let queue = DispatchQueue(label: "upgradebench.signals")
-        let resumed = ManagedFlag()
-        var sources: [any DispatchSourceSignal] = []
+/// SIGINT and SIGTERM turned into an awaitable event, so `listen` can shut down cleanly.
+///
+/// The signals' default action is ignored from ``install()`` on, and a signal that arrives before
+/// anyone waits is remembered, so none is lost between installing and ``wait()``.
+/// `@unchecked Sendable`: `signalled` and `waiters` are touched only on `queue`.
+final class TerminationSignals: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "upgradebench.signals")
+    private var sources: [any DispatchSourceSignal] = []
+    private var signalled = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    private init() {}
+
+    /// Starts catching SIGINT and SIGTERM. Call once, before the process announces itself.
+    static func install() -> TerminationSignals {
+        let signals = TerminationSignals()
         for signalNumber in [SIGINT, SIGTERM] {
+            // Dispatch sources see a signal only once its default action (termination) is off.
             signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
-                if resumed.set() { continuation.resume() }
-            }
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signals.queue)
+            source.setEventHandler { signals.received() }
             source.resume()
-            sources.append(source)
+            signals.sources.append(source)
         }
-        // The sources must outlive this closure; they live until the process ends.
-        SignalSources.keep(sources)
+        return signals
     }
-}
 
-/// A flag that can be set once, from the signal queue only.
-final class ManagedFlag: @unchecked Sendable {
-    private var value = false
-    /// Sets the flag; true the first time.
-    func set() -> Bool {
-        if self.value { return false }
-        self.value = true
-        return true
+    /// Suspends until SIGINT or SIGTERM has arrived (returns at once if one already did).
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.queue.async {
+                if self.signalled {
+                    continuation.resume()
+                } else {
+                    self.waiters.append(continuation)
+                }
+            }
+        }
     }
-}
 
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ new: [any DispatchSourceSignal]) { sources += new }
+    /// On `queue`: remembers the signal and wakes every waiter.
+    private func received() {
+        self.signalled = true
+        let waiters = self.waiters
+        self.waiters = []
+        for waiter in waiters { waiter.resume() }
+    }
 }

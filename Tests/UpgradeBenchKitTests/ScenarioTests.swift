@@ -164,4 +164,35 @@ import Upgrader
         let failure = ConnectionSample.Failure(UpgradeError(stage: .secureHandshake, underlying: Reason()))
         #expect(failure.description == "secure_handshake: signature invalid")
     }
+
+    @Test func failedConnectionKeepsTheStagesItReached() {
+        struct Reason: Error, CustomStringConvertible {
+            var description: String { "peer ID mismatch" }
+        }
+        let scenario = Scenario(
+            security: .tls, negotiation: .early, multistream: .strict, rttMilliseconds: 0, emulator: .loopback,
+            connections: 1, warmup: 0, concurrency: 1
+        )
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var timeline = UpgradeTimeline(start: start)
+        timeline.record(.tcpConnected, at: start + .microseconds(100))
+        timeline.record(.securityAgreed, at: start + .microseconds(250))
+        let error = UpgradeError(stage: .secureHandshake, underlying: Reason(), timeline: timeline, security: .tls)
+        let sample = ConnectionSample(scenario: scenario, index: 3, failure: error)
+        #expect(sample.failed)
+        #expect(sample.index == 3)
+        #expect(sample.timestamps == .init(tcpConnected: 100, securityAgreed: 250))
+        #expect(sample.path == .init(security: .tls))
+        #expect(sample.failure?.description == "secure_handshake: peer ID mismatch")
+
+        // In the summary the failed connection counts as reaching its two stages and missing the rest.
+        let summary = ScenarioSummary(scenario: scenario, samples: [sample])
+        #expect(summary[.securityAgreed].count == 1)
+        #expect(summary[.handshakeDone].failures == 1)
+
+        // An error with no timeline (a failure outside an upgrade) reaches nothing.
+        let bare = ConnectionSample(scenario: scenario, index: 0, failure: UpgradeError(stage: .tcpConnect, underlying: Reason()))
+        #expect(bare.timestamps == .init())
+        #expect(bare.path == .init())
+    }
 }

@@ -292,6 +292,37 @@ extension UpgradeSocketTests {
         }
 
         @Test(arguments: UpgradeSecurity.allCases)
+        func listenerSendsGarbageHandshake(security: UpgradeSecurity) async throws {
+            try await DialerUnderAttack.run(security: security) { dialer in
+                let error = try await dialer.dialHostile { peer in
+                    try await peer.acceptSecurity(security)
+                    // The dialer's first handshake message (Noise message 1, the TLS ClientHello)
+                    // arrives; answer it with garbage.
+                    _ = try await peer.readBytes(atLeast: 1)
+                    switch security {
+                    case .noise:
+                        // A whole Noise frame of 5 bytes: too short for message 2's ephemeral key.
+                        try await peer.send(ByteBuffer(bytes: [0x00, 0x05, 1, 2, 3, 4, 5]))
+                    case .tls:
+                        // Not a TLS record at all.
+                        try await peer.send(raw: Self.httpResponse)
+                    }
+                    await peer.drainUntilClosed()
+                }
+                #expect(error.stage == .secureHandshake, "\(error)")
+                // The garbage ends the upgrade, well within the timeout (which would say timedOut).
+                switch security {
+                case .noise: #expect((error.underlying as? NoiseError)?.code == .truncatedMessage, "\(error)")
+                case .tls: #expect((error.underlying as? TLSError)?.code == .handshakeFailed, "\(error)")
+                }
+                // The stages before the handshake stay in the error.
+                #expect(error.security == security, "\(error)")
+                #expect(error.timeline?[.securityAgreed] != nil, "\(error)")
+                #expect(error.timeline?[.handshakeDone] == nil, "\(error)")
+            }
+        }
+
+        @Test(arguments: UpgradeSecurity.allCases)
         func listenerPresentsWrongPeerID(security: UpgradeSecurity) async throws {
             try await ListenerUnderAttack.run(security: security) { listener in
                 // The listener is a real host, but not the one the dialer means to reach.

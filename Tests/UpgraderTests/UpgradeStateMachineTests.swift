@@ -213,4 +213,52 @@ import Upgrader
         }
         #expect(muxerError.stage == .muxerNegotiation)
     }
+
+    @Test func failuresCarryTheStagesReachedAndTheAgreedSecurity() throws {
+        struct Boom: Error {}
+        // Classic: the failure comes in the muxer negotiation, after three milestones.
+        var machine = Self.machine(negotiation: .classic)
+        _ = machine.tcpConnected(at: Self.at(1))
+        _ = machine.securityAgreed(.noise, at: Self.at(2))
+        _ = machine.handshakeCompleted(SecureChannelInfo(security: .noise, remotePeerID: Self.remote, earlyMuxer: nil), at: Self.at(3))
+        guard case .fail(let error) = machine.stepFailed(Boom(), at: Self.at(4)) else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(error.stage == .muxerNegotiation)
+        #expect(error.security == .noise)
+        let timeline = try #require(error.timeline)
+        #expect(timeline.start == Self.t0)
+        #expect(timeline.microseconds(.tcpConnected) == 1_000)
+        #expect(timeline.microseconds(.securityAgreed) == 2_000)
+        #expect(timeline.microseconds(.handshakeDone) == 3_000)
+        #expect(timeline.microseconds(.muxerReady) == nil)
+        // The description stays `stage: reason`: the timeline is data, not text.
+        #expect(error.description.hasPrefix("muxer_negotiation: "))
+
+        // A timeout in the handshake knows the security protocol it was running.
+        var handshaking = Self.machine(security: [.tls])
+        _ = handshaking.tcpConnected(at: Self.at(1))
+        _ = handshaking.securityAgreed(.tls, at: Self.at(2))
+        guard case .fail(let timeout) = handshaking.timedOut(after: .seconds(10), at: Self.at(10_000)) else {
+            Issue.record("expected a timeout failure")
+            return
+        }
+        #expect(timeout.security == .tls)
+        #expect(timeout.timeline?.microseconds(.securityAgreed) == 2_000)
+        #expect(timeout.timeline?.microseconds(.handshakeDone) == nil)
+
+        // A lazy proposal the listener refuses was never agreed: no security, though the lazy
+        // dialer recorded security_agreed when it wrote the proposal.
+        var lazy = Self.machine(multistream: .lazy)
+        _ = lazy.tcpConnected(at: Self.at(1))
+        _ = lazy.securityAgreed(.noise, at: Self.at(1))
+        guard case .fail(let refused) = lazy.securityNegotiationFailed(Boom(), at: Self.at(2)) else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(refused.stage == .securityNegotiation)
+        #expect(refused.security == nil)
+        #expect(refused.timeline?.microseconds(.tcpConnected) == 1_000)
+    }
 }

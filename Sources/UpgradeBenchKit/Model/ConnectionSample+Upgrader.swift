@@ -100,4 +100,19 @@ extension ConnectionSample {
             )
         )
     }
+
+    /// A failed connection: the stages it reached before the failure (from the error's timeline,
+    /// when it has one), the security protocol when one was agreed, and `stage: reason`.
+    ///
+    /// Keeping the stages reached is what makes `failures` in summary.csv "did not reach the
+    /// stage" rather than "failed somewhere".
+    public init(scenario: Scenario, index: Int, failure error: UpgradeError) {
+        self.init(
+            scenario: scenario,
+            index: index,
+            timestamps: error.timeline.map { Timestamps($0) } ?? Timestamps(),
+            path: Path(security: error.security.map { Scenario.Security($0) }),
+            failure: Failure(error)
+        )
+    }
 }

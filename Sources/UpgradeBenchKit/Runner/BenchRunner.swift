@@ -161,9 +161,7 @@ public struct BenchRunner: Sendable {
         payload: ByteBuffer
     ) async -> ConnectionSample {
         func failed(_ error: UpgradeError) -> ConnectionSample {
-            ConnectionSample(
-                scenario: scenario, index: index, timestamps: .init(), path: .init(), failure: .init(error)
-            )
+            ConnectionSample(scenario: scenario, index: index, failure: error)
         }
         let connection: EmulatedConnection
         let channel: any Channel
@@ -177,24 +175,31 @@ public struct BenchRunner: Sendable {
         } catch {
             return failed(UpgradeError(stage: .tcpConnect, underlying: error))
         }
+        let upgraded: UpgradedConnection
         do {
-            let upgraded = try await host.upgradeOutbound(
+            upgraded = try await host.upgradeOutbound(
                 channel: channel,
                 startedAt: connection.startedAt,
                 connectedAt: connection.connectedAt,
                 expectedPeer: listener.peerID
             ).get()
-            defer { upgraded.close().whenComplete { _ in } }
-            let echoedAt = try await upgraded.echo(payload: payload).get()
-            var timeline = upgraded.outcome.timeline
-            timeline.record(.firstEcho, at: echoedAt)
-            return ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
-        } catch let error as UpgradeError {
-            channel.close(promise: nil)
-            return failed(error)
         } catch {
             channel.close(promise: nil)
-            return failed(UpgradeError(stage: .firstStream, underlying: error))
+            // The upgrade fails with `UpgradeError`s (which carry the stages reached); anything
+            // else means it never started on the channel.
+            return failed(error as? UpgradeError ?? UpgradeError(stage: .tcpConnect, underlying: error))
+        }
+        defer { upgraded.close().whenComplete { _ in } }
+        var timeline = upgraded.outcome.timeline
+        do {
+            let echoedAt = try await upgraded.echo(payload: payload).get()
+            timeline.record(.firstEcho, at: echoedAt)
+            return ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
+        } catch {
+            // The upgrade itself succeeded: its stages and path stay in the sample.
+            var sample = ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
+            sample.failure = .init(error as? UpgradeError ?? UpgradeError(stage: .firstStream, underlying: error))
+            return sample
         }
     }
 }

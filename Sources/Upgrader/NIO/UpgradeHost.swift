@@ -116,7 +116,8 @@ public final class UpgradeHost: Sendable {
                 .connect(host: host, port: port)
                 .get()
         } catch {
-            throw UpgradeError(stage: .tcpConnect, underlying: error)
+            // No milestone yet, but the timeline's start says when the dial began.
+            throw UpgradeError(stage: .tcpConnect, underlying: error, timeline: UpgradeTimeline(start: startedAt))
         }
         return try await self.upgradeOutbound(
             channel: channel,

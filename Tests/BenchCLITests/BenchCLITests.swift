@@ -1,0 +1,194 @@
+import Foundation
+import P2PCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `bench listen` and `bench dial` as scripts driving other libp2p implementations use them: the
+/// real executable, JSON lines on stdout, exit codes, signals. Only 127.0.0.1.
+///
+/// Serialized to keep at most two `bench` processes at a time on a two-core machine; nothing here
+/// measures time, the deadlines only stop a hung process from hanging the run.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct BenchCLITests {
+    /// Starting a debug `bench` and binding takes well under a second; this only catches hangs.
+    static let startTimeout: Duration = .seconds(30)
+    /// A handful of loopback upgrades take milliseconds; the default upgrade timeout is 10 s.
+    static let dialTimeout: Duration = .seconds(60)
+    static let exitTimeout: Duration = .seconds(20)
+
+    /// The keys of every `dial` connection line and of its `stages_us`.
+    static let lineKeys: Set<String> = ["ok", "security", "muxer", "early", "stages_us", "error"]
+    static let stageKeys = ["tcp_connected", "security_agreed", "handshake_done", "muxer_ready", "first_echo"]
+
+    // MARK: - listen
+
+    @Test func listenPrintsOneLineWithTheRealPortAndPeerID() async throws {
+        let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        defer { listener.kill() }
+        let announced = try Self.object(try await listener.firstLine(timeout: Self.startTimeout))
+        #expect(Set(announced.keys) == ["multiaddr", "peer_id"])
+        let peerText = try #require(announced["peer_id"] as? String)
+        let peerID = try PeerID(parsing: peerText)
+        let multiaddr = try #require(announced["multiaddr"] as? String)
+        let parsed = try Multiaddr(parsing: multiaddr)
+        #expect(multiaddr.hasPrefix("/ip4/127.0.0.1/tcp/"), "\(multiaddr)")
+        #expect(multiaddr.hasSuffix("/p2p/\(peerText)"), "\(multiaddr)")
+        #expect(parsed.port > 0, "port 0 must be replaced by the bound port: \(multiaddr)")
+        #expect(parsed.peerID == peerID)
+
+        // Something really listens on the announced port.
+        #expect(try Self.canConnect(port: parsed.port), "nothing accepts on \(multiaddr)")
+
+        listener.send(SIGTERM)
+        #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
+        #expect(listener.stdoutLines.count == 1, "stdout: \(listener.stdout)")
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func signalRightAfterTheLineExitsCleanly(signalNumber: Int32) async throws {
+        // A few times: the signal goes out from the reading thread the moment the line is
+        // complete, which is when a handler installed only after printing would be missing.
+        for _ in 0..<3 {
+            let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"]) { pid in
+                sendSignal(signalNumber, to: pid)
+            }
+            defer { listener.kill() }
+            _ = try await listener.firstLine(timeout: Self.startTimeout)
+            let exit = try await listener.waitForExit(timeout: Self.exitTimeout)
+            #expect(exit == .code(0), "\(exit); stderr: \(listener.stderr)")
+        }
+    }
+
+    // MARK: - dial
+
+    @Test func dialReportsEveryConnectionThenASummary() async throws {
+        let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        defer { listener.kill() }
+        let multiaddr = try #require(try Self.object(try await listener.firstLine(timeout: Self.startTimeout))["multiaddr"] as? String)
+
+        let dial = try BenchProcess(["dial", multiaddr, "--connections", "3"])
+        defer { dial.kill() }
+        let exit = try await dial.waitForExit(timeout: Self.dialTimeout)
+        #expect(exit == .code(0), "\(exit); stdout: \(dial.stdout); stderr: \(dial.stderr)")
+
+        let lines = dial.stdoutLines
+        try #require(lines.count == 4, "3 connection lines and a summary: \(dial.stdout)")
+        for line in lines.prefix(3) {
+            let object = try Self.object(line)
+            #expect(Set(object.keys) == Self.lineKeys, "\(line)")
+            #expect(object["ok"] as? Bool == true, "\(line)")
+            #expect(object["error"] is NSNull, "\(line)")
+            #expect(object["security"] as? String == "/noise", "\(line)")
+            #expect(object["muxer"] as? String == "/yamux/1.0.0", "\(line)")
+            #expect(object["early"] as? Bool == true, "\(line)")
+            let stages = try #require(object["stages_us"] as? [String: Any], "\(line)")
+            #expect(Set(stages.keys) == Set(Self.stageKeys), "\(line)")
+            let times = Self.stageKeys.compactMap { (stages[$0] as? NSNumber)?.doubleValue }
+            #expect(times.count == Self.stageKeys.count, "every stage reached: \(line)")
+            #expect(times == times.sorted(), "stages in order: \(line)")
+            #expect(times.allSatisfy { $0 >= 0 }, "\(line)")
+        }
+        let summary = try #require(try Self.object(lines[3])["summary"] as? [String: Any], "\(lines[3])")
+        #expect((summary["connections"] as? NSNumber)?.intValue == 3, "\(lines[3])")
+        #expect((summary["succeeded"] as? NSNumber)?.intValue == 3, "\(lines[3])")
+        #expect((summary["failed"] as? NSNumber)?.intValue == 0, "\(lines[3])")
+
+        listener.send(SIGTERM)
+        #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
+    }
+
+    @Test func dialToTheWrongPeerFailsInTheHandshake() async throws {
+        let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        defer { listener.kill() }
+        let announced = try Self.object(try await listener.firstLine(timeout: Self.startTimeout))
+        let multiaddr = try #require(announced["multiaddr"] as? String)
+        let peerText = try #require(announced["peer_id"] as? String)
+        let impostor = IdentityPrivateKey.generateEd25519().peerID.description
+        let wrong = multiaddr.replacingOccurrences(of: "/p2p/\(peerText)", with: "/p2p/\(impostor)")
+        try #require(wrong != multiaddr)
+
+        let dial = try BenchProcess(["dial", wrong, "--connections", "2"])
+        defer { dial.kill() }
+        let exit = try await dial.waitForExit(timeout: Self.dialTimeout)
+        #expect(exit == .code(1), "\(exit); stdout: \(dial.stdout); stderr: \(dial.stderr)")
+
+        let lines = dial.stdoutLines
+        try #require(lines.count == 3, "2 connection lines and a summary: \(dial.stdout)")
+        for line in lines.prefix(2) {
+            let object = try Self.object(line)
+            #expect(Set(object.keys) == Self.lineKeys, "\(line)")
+            #expect(object["ok"] as? Bool == false, "\(line)")
+            let error = try #require(object["error"] as? String, "\(line)")
+            #expect(error.hasPrefix("secure_handshake: "), "\(line)")
+            #expect(error.contains(impostor), "the reason names the expected peer: \(line)")
+            #expect(object["muxer"] is NSNull, "\(line)")
+            #expect(object["early"] is NSNull, "\(line)")
+            // The stages reached before the handshake failed are kept; the others are null.
+            let stages = try #require(object["stages_us"] as? [String: Any], "\(line)")
+            #expect(Set(stages.keys) == Set(Self.stageKeys), "\(line)")
+            for reached in ["tcp_connected", "security_agreed"] {
+                #expect(stages[reached] is NSNumber, "\(reached) was reached: \(line)")
+            }
+            for missed in ["handshake_done", "muxer_ready", "first_echo"] {
+                #expect(stages[missed] is NSNull, "\(missed) was not reached: \(line)")
+            }
+        }
+        let summary = try #require(try Self.object(lines[2])["summary"] as? [String: Any], "\(lines[2])")
+        #expect((summary["failed"] as? NSNumber)?.intValue == 2, "\(lines[2])")
+
+        // The listener survives a dialer that gives up in the handshake.
+        #expect(try Self.canConnect(port: try Multiaddr(parsing: multiaddr).port))
+        listener.send(SIGTERM)
+        #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
+    }
+
+    @Test(arguments: [
+        "/ip4/127.0.0.1/tcp/notaport",
+        "/ip4/300.0.0.1/tcp/4001",
+        "/ip4/127.0.0.1/udp/4001",
+        "/ip4/127.0.0.1/tcp/4001/p2p/notapeerid",
+        "127.0.0.1:4001",
+    ])
+    func malformedMultiaddrExitsWithTwo(multiaddr: String) async throws {
+        let dial = try BenchProcess(["dial", multiaddr])
+        defer { dial.kill() }
+        let exit = try await dial.waitForExit(timeout: Self.exitTimeout)
+        #expect(exit == .code(2), "\(exit); stderr: \(dial.stderr)")
+        #expect(dial.stdout.isEmpty, "nothing on stdout: \(dial.stdout)")
+        #expect(dial.stderr.contains("bad multiaddr"), "stderr: \(dial.stderr)")
+    }
+
+    // MARK: - Helpers
+
+    /// A JSON object line.
+    static func object(_ line: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        let value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+        return try #require(value as? [String: Any], "not a JSON object: \(line)", sourceLocation: sourceLocation)
+    }
+
+    /// Whether a TCP connection to 127.0.0.1:`port` is accepted (a blocking connect, which
+    /// loopback answers at once).
+    static func canConnect(port: Int) throws -> Bool {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return result == 0
+    }
+}
