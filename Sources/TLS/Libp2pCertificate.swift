@@ -49,18 +49,21 @@ public struct Libp2pCertificate: Sendable {
     }
 
     /// Builds a certificate from parts, for tests that need certificates the public initializer
-    /// would never make (expired, without the extension, with a foreign critical extension).
+    /// would never make (expired, without the extension, with a foreign critical extension, signed
+    /// with RSASSA-PSS).
     init(
         key: OpenSSLCertificateKey,
         notBefore: Int64,
         notAfter: Int64,
-        extensions: [OpenSSLCertificate.ExtensionTemplate]
+        extensions: [OpenSSLCertificate.ExtensionTemplate],
+        signature: OpenSSLCertificate.SelfSignatureScheme = .keyDefault
     ) throws(TLSError) {
         let certificate = try OpenSSLCertificate.selfSigned(
             key: key,
             notBefore: notBefore,
             notAfter: notAfter,
-            extensions: extensions
+            extensions: extensions,
+            signature: signature
         )
         self.certificate = certificate
         self.key = key

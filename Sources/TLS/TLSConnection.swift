@@ -244,15 +244,8 @@ public final class TLSConnection {
             self.state = .failed(error)
             throw error
         }
-        let negotiated = self.openSSL.negotiatedALPN
-        let outcome: TLSALPN.Outcome
-        do {
-            outcome = try TLSALPN.outcome(negotiated: negotiated, muxers: self.context.configuration.muxers)
-        } catch {
-            self.state = .failed(error)
-            self.openSSL.shutdown()
-            throw error
-        }
+        // The record layer is settled first, so that an ALPN failure below can still send its alert
+        // under the application keys. Either way the captured traffic secrets are wiped here.
         if self.usesDirectRecordProtection {
             do throws(TLSError) {
                 try self.openSSL.useDirectRecordLayer()
@@ -260,6 +253,21 @@ public final class TLSConnection {
                 self.state = .failed(error)
                 throw error
             }
+        } else {
+            self.openSSL.discardTrafficSecrets()
+        }
+        let negotiated = self.openSSL.negotiatedALPN
+        let outcome: TLSALPN.Outcome
+        do {
+            outcome = try TLSALPN.outcome(negotiated: negotiated, muxers: self.context.configuration.muxers)
+        } catch {
+            self.state = .failed(error)
+            // A protocol this side cannot run was agreed: fatal no_application_protocol (RFC 7301
+            // §3.2), never close_notify, which would tell the peer the connection ended in order.
+            // OpenSSL cannot send an alert once its handshake is over, so with OpenSSL's record
+            // layer nothing is sent and the connection just closes (still not an orderly end).
+            _ = self.openSSL.sendNoApplicationProtocolAlert(for: error)
+            throw error
         }
         let muxer: ProtocolID? =
             switch outcome {

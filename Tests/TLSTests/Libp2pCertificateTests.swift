@@ -323,6 +323,73 @@ import Testing
         #expect(error?.code == .invalidCertificateSignature)
     }
 
+    // MARK: - RSASSA-PSS self-signatures (wire §5.3 step 5: SHA-256/384/512 only)
+
+    /// One 2048-bit RSA key for every PSS test: generating one costs tens of milliseconds.
+    static let rsaKey = Result { try OpenSSLCertificateKey.generateRSA(bits: 2048) }
+
+    /// A valid libp2p certificate for an RSA key, self-signed with RSASSA-PSS over `hash` and MGF1
+    /// over `maskHash`.
+    func pssCertificate(hash: String, maskHash: String) throws -> (certificate: [UInt8], identity: IdentityPrivateKey) {
+        let identity = try TLSTestSupport.identity(1)
+        let key = try Self.rsaKey.get()
+        let certificate = try Libp2pCertificate(
+            key: key,
+            notBefore: self.now - 3600,
+            notAfter: self.now + 3600,
+            extensions: [try self.libp2pExtension(identity, for: key)],
+            signature: .rsaPSS(hash: hash, maskHash: maskHash)
+        )
+        return (try certificate.derEncoded, identity)
+    }
+
+    @Test func rsaPSSSelfSignatureWithSHA256IsAccepted() throws {
+        for hash in ["SHA256", "SHA384", "SHA512"] {
+            let (der, identity) = try self.pssCertificate(hash: hash, maskHash: hash)
+            let parsed = try OpenSSLCertificate(derEncoded: der)
+            #expect(parsed.extensions().count == 1)
+            #expect(try Libp2pCertificate.verify(chain: [der], now: self.now).peerID == identity.peerID, "\(hash)")
+        }
+    }
+
+    @Test func rsaPSSSelfSignatureWithSHA1IsRejected() throws {
+        // A correct signature: OpenSSL's X509_verify alone accepts it; the PSS parameter check refuses
+        // it. SHA-1 is the RFC 4055 default, so OpenSSL omits both hash parameters.
+        let (der, _) = try self.pssCertificate(hash: "SHA1", maskHash: "SHA1")
+        let error = #expect(throws: TLSError.self) { try Libp2pCertificate.verify(chain: [der], now: self.now) }
+        #expect(error?.code == .invalidCertificateSignature)
+        #expect(
+            error?.diagnostics.contains("RSASSA-PSS self-signature uses SHA-1") == true,
+            "\(String(describing: error))"
+        )
+    }
+
+    @Test func rsaPSSSelfSignatureWithSHA1MaskIsRejected() throws {
+        let (der, _) = try self.pssCertificate(hash: "SHA256", maskHash: "SHA1")
+        let error = #expect(throws: TLSError.self) { try Libp2pCertificate.verify(chain: [der], now: self.now) }
+        #expect(error?.code == .invalidCertificateSignature)
+        #expect(error?.diagnostics.contains("MGF1 with SHA-1") == true, "\(String(describing: error))")
+    }
+
+    @Test func rsaPSSSelfSignatureWithMismatchedMaskHashIsRejected() throws {
+        let (der, _) = try self.pssCertificate(hash: "SHA256", maskHash: "SHA512")
+        let error = #expect(throws: TLSError.self) { try Libp2pCertificate.verify(chain: [der], now: self.now) }
+        #expect(error?.code == .invalidCertificateSignature)
+        #expect(error?.diagnostics.contains("differs from the hash") == true, "\(String(describing: error))")
+    }
+
+    @Test func rsaPKCS1SelfSignatureWithSHA256IsAccepted() throws {
+        let identity = try TLSTestSupport.identity(1)
+        let key = try Self.rsaKey.get()
+        let certificate = try Libp2pCertificate(
+            key: key,
+            notBefore: self.now - 3600,
+            notAfter: self.now + 3600,
+            extensions: [try self.libp2pExtension(identity, for: key)]
+        )
+        #expect(try Libp2pCertificate.verify(chain: [certificate.derEncoded], now: self.now).peerID == identity.peerID)
+    }
+
     @Test func garbageBytesAreRejected() {
         self.expectRejected([[0x30, 0x82, 0x01]], .malformedCertificate)
         self.expectRejected([[]], .malformedCertificate)

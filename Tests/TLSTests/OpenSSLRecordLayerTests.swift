@@ -271,6 +271,93 @@ import Testing
         #expect(try server.decrypt(into: &out) == .closedByPeer)
     }
 
+    // MARK: - Captured traffic secrets
+
+    @Test func trafficSecretsAreWipedOnceTheRecordLayerTakesOver() throws {
+        let client = try TLSConnection(context: try Support.context(1), role: .initiator, now: self.now)
+        let server = try TLSConnection(context: try Support.context(2), role: .responder, now: self.now)
+        _ = try client.advanceHandshake(now: self.now)
+        _ = Support.transfer(from: client, to: server)
+        _ = try server.advanceHandshake(now: self.now)
+        // The server derives its application secrets when it sends its Finished, before the client's.
+        #expect(server.openSSL.holdsTrafficSecrets)
+        _ = try Support.handshake(client: client, server: server)
+        #expect(client.recordsAreDirect && server.recordsAreDirect)
+        #expect(!client.openSSL.holdsTrafficSecrets)
+        #expect(!server.openSSL.holdsTrafficSecrets)
+    }
+
+    @Test func trafficSecretsAreWipedWhenTheHandshakeFails() throws {
+        let client = try TLSConnection(
+            context: try Support.context(1),
+            role: .initiator,
+            expectedRemotePeerID: try Support.identity(3).peerID,
+            now: self.now
+        )
+        let server = try TLSConnection(context: try Support.context(2), role: .responder, now: self.now)
+        _ = try client.advanceHandshake(now: self.now)
+        _ = Support.transfer(from: client, to: server)
+        _ = try server.advanceHandshake(now: self.now)
+        #expect(server.openSSL.holdsTrafficSecrets)
+        _ = Support.transfer(from: server, to: client)
+        #expect(throws: TLSError.self) { try client.advanceHandshake(now: self.now) }
+        #expect(!client.openSSL.holdsTrafficSecrets)
+        // The client's bad_certificate alert fails the server, which drops its secrets unused.
+        _ = Support.transfer(from: client, to: server)
+        #expect(throws: TLSError.self) { try server.advanceHandshake(now: self.now) }
+        #expect(!server.openSSL.holdsTrafficSecrets)
+    }
+
+    @Test func trafficSecretsAreWipedWhenOpenSSLKeepsTheRecords() throws {
+        // A server that sent session tickets stays on OpenSSL's record layer: its secrets go unused.
+        let (client, server) = try self.established(client: .direct, server: .direct, tickets: 2)
+        #expect(!server.recordsAreDirect)
+        #expect(!server.openSSL.holdsTrafficSecrets)
+        #expect(!client.openSSL.holdsTrafficSecrets)
+        // Without the direct record layer configured, no key log callback runs at all.
+        let plainClient = try TLSConnection(
+            context: try Support.context(1, protection: .openSSL),
+            role: .initiator,
+            now: self.now
+        )
+        let plainServer = try TLSConnection(
+            context: try Support.context(2, protection: .openSSL),
+            role: .responder,
+            now: self.now
+        )
+        _ = try plainClient.advanceHandshake(now: self.now)
+        _ = Support.transfer(from: plainClient, to: plainServer)
+        _ = try plainServer.advanceHandshake(now: self.now)
+        #expect(!plainServer.openSSL.holdsTrafficSecrets)
+    }
+
+    @Test func trafficSecretStorageTakesHexAndWipes() throws {
+        /// Stores `text` as the client's or server's secret.
+        func store(_ text: String, client: Bool, in secrets: inout OpenSSLTrafficSecrets) -> Bool {
+            Array(text.utf8).withUnsafeBufferPointer { secrets.store(hexDigits: $0, isClient: client) }
+        }
+        var secrets = OpenSSLTrafficSecrets()
+        var isEmpty = secrets.isEmpty
+        #expect(isEmpty)
+        #expect(store("00ff10Ab", client: true, in: &secrets))
+        var oneOnly = secrets.withSecrets { _, _ in true } == nil
+        #expect(oneOnly, "one secret is not enough")
+        #expect(store(String(repeating: "7e", count: 48), client: false, in: &secrets))
+        let both = secrets.withSecrets { client, server in (Array(client), Array(server)) }
+        #expect(both?.0 == [0x00, 0xff, 0x10, 0xab])
+        #expect(both?.1 == [UInt8](repeating: 0x7e, count: 48))
+        // Odd length, a non-hex digit and more than 48 bytes are refused; a bad digit found part-way
+        // also empties the slot it was being written to.
+        #expect(!store("abc", client: true, in: &secrets))
+        #expect(!store("zz", client: false, in: &secrets))
+        #expect(!store(String(repeating: "00", count: 49), client: true, in: &secrets))
+        oneOnly = secrets.withSecrets { _, _ in true } == nil
+        #expect(oneOnly)
+        secrets.wipe()
+        isEmpty = secrets.isEmpty
+        #expect(isEmpty)
+    }
+
     @Test func hkdfExpandLabelMatchesRFC8448() throws {
         // RFC 8448 §3 (simple 1-RTT): server application traffic secret and its key and IV.
         let secret = try [UInt8](hex: "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643")

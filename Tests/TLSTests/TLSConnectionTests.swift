@@ -142,6 +142,86 @@ import Testing
         #expect(clientError?.code == .noCommonApplicationProtocol)
     }
 
+    /// A client whose ALPN offer names a muxer it does not run: the server agrees on it, and the
+    /// client learns only after its handshake finished that it cannot use the result. (A libp2p
+    /// client's offer is its muxers plus `libp2p`, so only a test peer or a server that picks outside
+    /// the offer gets here.)
+    func clientOfferingAnUnrunnableMuxer(
+        protection: TLSRecordProtection,
+        serverProtection: TLSRecordProtection
+    ) throws -> (TLSConnection, TLSConnection) {
+        var configuration = TLSConfiguration(identityKey: try Support.identity(1))
+        configuration.recordProtection = protection
+        let clientContext = try TLSContext(
+            configuration: configuration,
+            now: self.now,
+            clientALPNOffer: [ProtocolID.mplex.rawValue, "libp2p"],
+            serverALPN: ["libp2p"]
+        )
+        return try self.pair(
+            client: clientContext,
+            server: try Support.context(2, muxers: [.mplex], protection: serverProtection)
+        )
+    }
+
+    /// Runs the handshake up to the client's failure, then delivers what the client sent.
+    func clientFailsOnTheALPNResult(_ client: TLSConnection, _ server: TLSConnection) throws {
+        _ = try client.advanceHandshake(now: self.now)
+        _ = Support.transfer(from: client, to: server)
+        _ = try server.advanceHandshake(now: self.now)
+        _ = Support.transfer(from: server, to: client)
+        let clientError = #expect(throws: TLSError.self) { try client.advanceHandshake(now: self.now) }
+        #expect(clientError?.code == .unexpectedApplicationProtocol)
+        #expect(clientError?.diagnostics.contains("/mplex/6.7.0") == true)
+        // The failure is sticky, and nothing can be written after it.
+        #expect(throws: TLSError.self) { try client.advanceHandshake(now: self.now) }
+        var data = self.allocator.buffer(string: "never sent")
+        #expect(throws: TLSError.self) { try client.encrypt(&data) }
+        #expect(Support.transfer(from: client, to: server) > 0, "the client's Finished")
+        // The server's handshake ends with that Finished; the agreed muxer is fine on its side.
+        guard case .completed(let serverResult) = try server.advanceHandshake(now: self.now) else {
+            Issue.record("server did not complete")
+            return
+        }
+        #expect(serverResult.negotiatedMuxer == .mplex)
+    }
+
+    @Test(arguments: [TLSRecordProtection.direct, .openSSL])
+    func unusableALPNResultSendsAFatalNoApplicationProtocolAlert(serverProtection: TLSRecordProtection) throws {
+        let (client, server) = try self.clientOfferingAnUnrunnableMuxer(
+            protection: .direct,
+            serverProtection: serverProtection
+        )
+        try self.clientFailsOnTheALPNResult(client, server)
+        // After its Finished the client sent a fatal no_application_protocol (120), not close_notify.
+        var out = self.allocator.buffer(capacity: 0)
+        let serverError = #expect(throws: TLSError.self) { try server.decrypt(into: &out) }
+        switch serverProtection {
+        case .direct:
+            #expect(serverError?.code == .alertReceived, "\(String(describing: serverError))")
+        case .openSSL:
+            // OpenSSL's error queue names alert 120 itself (TLSError+OpenSSL).
+            #expect(serverError?.code == .noCommonApplicationProtocol, "\(String(describing: serverError))")
+        }
+        #expect(
+            serverError?.diagnostics.contains("no application protocol") == true,
+            "\(String(describing: serverError))"
+        )
+    }
+
+    @Test func unusableALPNResultWithOpenSSLsRecordLayerSendsNoCloseNotify() throws {
+        // OpenSSL cannot send an alert after its handshake, so this client sends nothing more; above
+        // all not close_notify, which would read as an orderly end.
+        let (client, server) = try self.clientOfferingAnUnrunnableMuxer(
+            protection: .openSSL,
+            serverProtection: .direct
+        )
+        try self.clientFailsOnTheALPNResult(client, server)
+        var out = self.allocator.buffer(capacity: 0)
+        #expect(try server.decrypt(into: &out) == .needMoreBytes)
+        #expect(!client.hasBytesToSend)
+    }
+
     @Test func clientWithoutALPNFallsBackToMultistreamSelect() throws {
         // go: no ALPN at all means the same as "libp2p".
         let clientContext = try TLSContext(

@@ -240,6 +240,54 @@ import Testing
         #expect(!client.channel.isActive)
     }
 
+    @Test(arguments: TLSCertificateMode.allCases)
+    func listenerContextServesOthersAfterRejectingClients(mode: TLSCertificateMode) throws {
+        let loop = EmbeddedEventLoop()
+        let serverContext = try Support.context(2, mode: mode)
+        let serverPeer = try Support.identity(2).peerID
+
+        // 1. A client whose certificate lacks the libp2p extension: the server rejects it.
+        let key = try OpenSSLCertificateKey.generate(.p256)
+        let now = TLSClock.now()
+        let bare = try Libp2pCertificate(key: key, notBefore: now - 60, notAfter: now + 3600, extensions: [])
+        let bareClient = try self.side(
+            try Support.context(1),
+            role: .initiator,
+            certificate: .explicit(bare),
+            loop: loop
+        )
+        let firstServer = try self.side(serverContext, role: .responder, loop: loop)
+        try self.interact(bareClient.channel, firstServer.channel)
+        let firstError = #expect(throws: TLSError.self) { try self.value(firstServer.handler.handshakeResult) }
+        #expect(firstError?.code == .missingLibp2pExtension)
+        #expect(!firstServer.channel.isActive && !bareClient.channel.isActive)
+
+        // 2. A client that dialed another peer: it aborts, and the server sees its alert.
+        let wrongClient = try self.side(
+            try Support.context(3),
+            role: .initiator,
+            expecting: try Support.identity(7).peerID,
+            loop: loop
+        )
+        let secondServer = try self.side(serverContext, role: .responder, loop: loop)
+        try self.interact(wrongClient.channel, secondServer.channel)
+        let wrongError = #expect(throws: TLSError.self) { try self.value(wrongClient.handler.handshakeResult) }
+        #expect(wrongError?.code == .peerIDMismatch)
+        let secondError = #expect(throws: TLSError.self) { try self.value(secondServer.handler.handshakeResult) }
+        #expect(secondError?.code == .alertReceived)
+        #expect(!secondServer.channel.isActive && !wrongClient.channel.isActive)
+
+        // 3. A good client on the same server context: authenticated both ways, data flows.
+        let goodClient = try self.side(try Support.context(4), role: .initiator, expecting: serverPeer, loop: loop)
+        let thirdServer = try self.side(serverContext, role: .responder, loop: loop)
+        try self.pump(goodClient.channel, thirdServer.channel)
+        #expect(try self.value(goodClient.handler.handshakeResult).remotePeerID == serverPeer)
+        #expect(try self.value(thirdServer.handler.handshakeResult).remotePeerID == (try Support.identity(4).peerID))
+        try goodClient.channel.writeAndFlush(ByteBuffer(string: "still serving")).wait()
+        try self.pump(goodClient.channel, thirdServer.channel)
+        #expect(try self.readAll(thirdServer.channel) == Array("still serving".utf8))
+    }
+
     @Test func clientWithoutCertificateIsRejected() throws {
         let loop = EmbeddedEventLoop()
         let client = try self.side(try Support.context(1), role: .initiator, certificate: .none, loop: loop)

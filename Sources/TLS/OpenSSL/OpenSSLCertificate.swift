@@ -175,8 +175,13 @@ final class OpenSSLCertificate: @unchecked Sendable {
         let signatureNID = X509_get_signature_nid(self.pointer)
         guard Self.acceptedSignatureNIDs.contains(signatureNID) else {
             throw .invalidCertificateSignature(
-                "self-signature algorithm \(String(cString: OBJ_nid2sn(signatureNID))) is not accepted"
+                "self-signature algorithm \(Self.name(ofNID: signatureNID)) is not accepted"
             )
+        }
+        if signatureNID == NID_rsassaPss {
+            // RSASSA-PSS names its hashes in the parameters, not in the OID: without this check a
+            // PSS signature over SHA-1 would pass as "PSS".
+            try self.checkPSSParameters()
         }
         guard let key = X509_get0_pubkey(self.pointer) else {
             ERR_clear_error()
@@ -194,10 +199,108 @@ final class OpenSSLCertificate: @unchecked Sendable {
         }
     }
 
+    /// Signature algorithm OIDs accepted as such; ``NID_rsassaPss`` only with the parameters
+    /// ``checkPSSParameters()`` allows.
     private static let acceptedSignatureNIDs: Set<Int32> = [
         NID_ecdsa_with_SHA256, NID_ecdsa_with_SHA384, NID_ED25519,
         NID_sha256WithRSAEncryption, NID_sha384WithRSAEncryption, NID_sha512WithRSAEncryption, NID_rsassaPss,
     ]
+
+    /// The hashes an RSASSA-PSS self-signature may use, for the message and for MGF1 alike.
+    private static let acceptedPSSHashNIDs: Set<Int32> = [NID_sha256, NID_sha384, NID_sha512]
+
+    /// Checks the `RSASSA-PSS-params` of the self-signature (RFC 4055 §3.1): the hash and the MGF1
+    /// hash must be SHA-256, SHA-384 or SHA-512, and the same one, as rust-libp2p's verifier (webpki)
+    /// and TLS 1.3's `rsa_pss_*` schemes (RFC 8446 §4.2.3) require. An absent hash or mask generation
+    /// function means SHA-1 by RFC 4055's defaults, so it is refused like an explicit SHA-1. Salt
+    /// length and trailer field are left to `X509_verify`, which rejects values it cannot verify.
+    ///
+    /// - Throws: ``TLSError/Code/invalidCertificateSignature``.
+    private func checkPSSParameters() throws(TLSError) {
+        var algorithm: UnsafePointer<X509_ALGOR>? = nil
+        X509_get0_signature(nil, &algorithm, self.pointer)
+        guard let algorithm else {
+            throw .invalidCertificateSignature("RSASSA-PSS self-signature has no algorithm identifier")
+        }
+        let parameters = try Self.sequenceParameter(of: algorithm, what: "RSASSA-PSS parameters (SHA-1 defaults)")
+        ERR_clear_error()
+        let decoded: UnsafeMutablePointer<RSA_PSS_PARAMS>? = parameters.withUnsafeBufferPointer { bytes in
+            var cursor = bytes.baseAddress
+            return d2i_RSA_PSS_PARAMS(nil, &cursor, bytes.count)
+        }
+        guard let decoded else {
+            ERR_clear_error()
+            throw .invalidCertificateSignature("RSASSA-PSS parameters do not parse")
+        }
+        defer { RSA_PSS_PARAMS_free(decoded) }
+
+        // RFC 4055 §3.1: hashAlgorithm DEFAULT sha1.
+        guard let hashAlgorithm = decoded.pointee.hashAlgorithm else {
+            throw .invalidCertificateSignature("RSASSA-PSS self-signature uses SHA-1 (hash parameter absent)")
+        }
+        let hash = Self.algorithmNID(of: hashAlgorithm)
+        guard Self.acceptedPSSHashNIDs.contains(hash) else {
+            throw .invalidCertificateSignature(
+                "RSASSA-PSS self-signature hash \(Self.name(ofNID: hash)) is not SHA-256, SHA-384 or SHA-512"
+            )
+        }
+        // RFC 4055 §3.1: maskGenAlgorithm DEFAULT mgf1SHA1; MGF1's parameter is the hash's AlgorithmIdentifier.
+        guard let maskAlgorithm = decoded.pointee.maskGenAlgorithm else {
+            throw .invalidCertificateSignature("RSASSA-PSS self-signature uses MGF1 with SHA-1 (mask parameter absent)")
+        }
+        let mask = Self.algorithmNID(of: maskAlgorithm)
+        guard mask == NID_mgf1 else {
+            throw .invalidCertificateSignature("RSASSA-PSS mask generation \(Self.name(ofNID: mask)) is not MGF1")
+        }
+        let maskHashBytes = try Self.sequenceParameter(of: maskAlgorithm, what: "MGF1 hash")
+        let maskHash: Int32? = maskHashBytes.withUnsafeBufferPointer { bytes in
+            var cursor = bytes.baseAddress
+            guard let identifier = d2i_X509_ALGOR(nil, &cursor, bytes.count) else { return nil }
+            defer { X509_ALGOR_free(identifier) }
+            return Self.algorithmNID(of: identifier)
+        }
+        guard let maskHash else {
+            ERR_clear_error()
+            throw .invalidCertificateSignature("RSASSA-PSS MGF1 hash does not parse")
+        }
+        guard maskHash == hash else {
+            throw .invalidCertificateSignature(
+                "RSASSA-PSS MGF1 hash \(Self.name(ofNID: maskHash)) differs from the hash \(Self.name(ofNID: hash))"
+            )
+        }
+    }
+
+    /// The DER bytes (tag included) of an AlgorithmIdentifier's parameter, which must be a SEQUENCE.
+    private static func sequenceParameter(
+        of algorithm: UnsafePointer<X509_ALGOR>,
+        what: String
+    ) throws(TLSError) -> [UInt8] {
+        var type: Int32 = 0
+        var value: UnsafeRawPointer? = nil
+        X509_ALGOR_get0(nil, &type, &value, algorithm)
+        guard type == V_ASN1_SEQUENCE, let value else {
+            throw .invalidCertificateSignature("\(what) missing or not a SEQUENCE")
+        }
+        let string = value.assumingMemoryBound(to: ASN1_STRING.self)
+        let length = Int(ASN1_STRING_length(string))
+        guard length > 0, let bytes = ASN1_STRING_get0_data(string) else {
+            throw .invalidCertificateSignature("\(what) empty")
+        }
+        return Array(UnsafeBufferPointer(start: bytes, count: length))
+    }
+
+    /// The NID of an AlgorithmIdentifier's OID (`NID_undef` for an unknown one).
+    private static func algorithmNID(of algorithm: UnsafePointer<X509_ALGOR>) -> Int32 {
+        var object: OpaquePointer? = nil
+        X509_ALGOR_get0(&object, nil, nil, algorithm)
+        return object.map { OBJ_obj2nid($0) } ?? NID_undef
+    }
+
+    /// OpenSSL's short name for `nid`, for diagnostics.
+    private static func name(ofNID nid: Int32) -> String {
+        guard let name = OBJ_nid2sn(nid) else { return "NID \(nid)" }
+        return String(cString: name)
+    }
 
     private static func curveNID(of key: OpaquePointer) -> Int32 {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { name in
@@ -222,6 +325,17 @@ final class OpenSSLCertificate: @unchecked Sendable {
         var value: [UInt8]
     }
 
+    /// How the builder signs the certificate.
+    enum SelfSignatureScheme {
+        /// The key's own algorithm: ecdsa-with-SHA256 for P-256 (as go and rust do), Ed25519, or
+        /// sha256WithRSAEncryption for an RSA key.
+        case keyDefault
+        /// RSASSA-PSS (RSA keys only) over `hash` with MGF1 over `maskHash`, both OpenSSL digest names
+        /// such as `"SHA256"`, and a salt as long as the hash. This side never signs so; tests use it
+        /// to play peers whose certificates must be accepted or refused.
+        case rsaPSS(hash: String, maskHash: String)
+    }
+
     /// Builds and signs a self-signed X.509v3 certificate for `key`.
     ///
     /// The subject and issuer are the same `serialNumber=<random>` name, as go-libp2p writes; no
@@ -232,12 +346,14 @@ final class OpenSSLCertificate: @unchecked Sendable {
     ///   - notBefore: Start of validity, Unix seconds.
     ///   - notAfter: End of validity, Unix seconds.
     ///   - extensions: Extensions in order.
+    ///   - signature: The signature scheme; the key's own by default.
     /// - Throws: ``TLSError/Code/certificateGenerationFailed``.
     static func selfSigned(
         key: OpenSSLCertificateKey,
         notBefore: Int64,
         notAfter: Int64,
-        extensions: [ExtensionTemplate]
+        extensions: [ExtensionTemplate],
+        signature: SelfSignatureScheme = .keyDefault
     ) throws(TLSError) -> OpenSSLCertificate {
         ERR_clear_error()
         guard let x509 = X509_new() else {
@@ -245,12 +361,16 @@ final class OpenSSLCertificate: @unchecked Sendable {
         }
         let certificate = OpenSSLCertificate(taking: x509)
 
-        // A random serial below 2^62, as go-libp2p does; RAND_bytes cannot fail once seeded.
+        // A random serial below 2^62 and a random subject serialNumber, as go-libp2p does. RAND_bytes
+        // fails when the DRBG cannot be seeded (no entropy source); a zero serial would then repeat.
         var serial: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &serial) { RAND_bytes($0.baseAddress, Int32($0.count)) }
-        serial &= (1 << 62) - 1
         var subjectSerial: UInt64 = 0
-        _ = withUnsafeMutableBytes(of: &subjectSerial) { RAND_bytes($0.baseAddress, Int32($0.count)) }
+        guard withUnsafeMutableBytes(of: &serial, { RAND_bytes($0.baseAddress, Int32($0.count)) }) == 1,
+            withUnsafeMutableBytes(of: &subjectSerial, { RAND_bytes($0.baseAddress, Int32($0.count)) }) == 1
+        else {
+            throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "RAND_bytes (certificate serial)")
+        }
+        serial &= (1 << 62) - 1
 
         guard X509_set_version(x509, Int(X509_VERSION_3)) == 1,
             ASN1_INTEGER_set_uint64(X509_get_serialNumber(x509), serial) == 1,
@@ -266,10 +386,42 @@ final class OpenSSLCertificate: @unchecked Sendable {
         for template in extensions {
             try Self.add(template, to: x509)
         }
-        guard X509_sign(x509, key.pointer, key.signatureDigest) > 0 else {
-            throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "X509_sign")
+        switch signature {
+        case .keyDefault:
+            guard X509_sign(x509, key.pointer, key.signatureDigest) > 0 else {
+                throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "X509_sign")
+            }
+        case .rsaPSS(let hash, let maskHash):
+            try Self.signPSS(x509, key: key, hash: hash, maskHash: maskHash)
         }
         return certificate
+    }
+
+    /// Signs `x509` with RSASSA-PSS; see ``SelfSignatureScheme/rsaPSS(hash:maskHash:)``.
+    private static func signPSS(
+        _ x509: OpaquePointer,
+        key: OpenSSLCertificateKey,
+        hash: String,
+        maskHash: String
+    ) throws(TLSError) {
+        guard let digest = EVP_get_digestbyname(hash), let maskDigest = EVP_get_digestbyname(maskHash) else {
+            throw .certificateGenerationFailed("unknown digest \(hash) or \(maskHash)")
+        }
+        guard let context = EVP_MD_CTX_new() else {
+            throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "EVP_MD_CTX_new")
+        }
+        defer { EVP_MD_CTX_free(context) }
+        // The key context belongs to `context`; it is freed with it.
+        var keyContext: OpaquePointer? = nil
+        guard EVP_DigestSignInit(context, &keyContext, digest, nil, key.pointer) == 1,
+            let keyContext,
+            EVP_PKEY_CTX_set_rsa_padding(keyContext, RSA_PKCS1_PSS_PADDING) == 1,
+            EVP_PKEY_CTX_set_rsa_pss_saltlen(keyContext, RSA_PSS_SALTLEN_DIGEST) == 1,
+            EVP_PKEY_CTX_set_rsa_mgf1_md(keyContext, maskDigest) == 1,
+            X509_sign_ctx(x509, context) > 0
+        else {
+            throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "X509_sign_ctx (RSASSA-PSS)")
+        }
     }
 
     private static func add(_ template: ExtensionTemplate, to x509: OpaquePointer) throws(TLSError) {

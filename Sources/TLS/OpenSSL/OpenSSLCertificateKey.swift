@@ -45,6 +45,29 @@ final class OpenSSLCertificateKey: @unchecked Sendable {
         return OpenSSLCertificateKey(taking: key)
     }
 
+    /// A fresh RSA key pair of `bits` bits.
+    ///
+    /// libp2p TLS never makes one (wire §5.2: no RSA while an EC algorithm is available); tests use
+    /// it to build the RSA certificates a peer may send (wire §5.3 step 5).
+    ///
+    /// - Throws: ``TLSError/Code/certificateGenerationFailed`` when OpenSSL cannot generate it.
+    static func generateRSA(bits: Int32) throws(TLSError) -> OpenSSLCertificateKey {
+        ERR_clear_error()
+        guard let context = EVP_PKEY_CTX_new_id(EVP_PKEY_RSA, nil) else {
+            throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "EVP_PKEY_CTX_new_id (RSA)")
+        }
+        defer { EVP_PKEY_CTX_free(context) }
+        var key: OpaquePointer? = nil
+        guard EVP_PKEY_keygen_init(context) == 1,
+            EVP_PKEY_CTX_set_rsa_keygen_bits(context, bits) == 1,
+            EVP_PKEY_keygen(context, &key) == 1,
+            let key
+        else {
+            throw .drainingOpenSSLErrorQueue(.certificateGenerationFailed, operation: "EVP_PKEY_keygen (RSA)")
+        }
+        return OpenSSLCertificateKey(taking: key)
+    }
+
     /// The digest the certificate's self-signature uses with this key: SHA-256 for ECDSA
     /// (ecdsa-with-SHA256, as go and rust do), none for Ed25519 (it hashes internally).
     var signatureDigest: OpaquePointer? {

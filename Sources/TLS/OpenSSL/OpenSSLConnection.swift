@@ -29,9 +29,15 @@ final class OpenSSLConnection {
     let isClient: Bool
 
     /// The application traffic secrets (RFC 8446 §7.1), captured through the key log callback when
-    /// the context enables it; consumed by ``useDirectRecordLayer()``.
-    var clientTrafficSecret: [UInt8]?
-    var serverTrafficSecret: [UInt8]?
+    /// the context enables it (see ``installKeyLogCallback(on:)`` for why). Private to this file:
+    /// only ``useDirectRecordLayer()`` reads them, and they are wiped as soon as it has derived the
+    /// record keys, when the handshake fails or its end leaves them unused, and when the connection
+    /// is freed (the value's `deinit`).
+    private var trafficSecrets = OpenSSLTrafficSecrets()
+
+    /// Whether key log lines are still taken: only while the handshake runs. Once the secrets are
+    /// consumed or wiped, no later line can put secret bytes back into memory.
+    private var acceptsKeyLogLines = true
 
     /// Record protection done directly with EVP once the handshake is over, or nil while OpenSSL's
     /// record layer (SSL_read / SSL_write) is in use.
@@ -162,11 +168,21 @@ final class OpenSSLConnection {
     }
 
     /// Runs the handshake as far as the received bytes allow.
+    ///
+    /// A handshake that fails or is closed wipes any traffic secret captured so far. After
+    /// `.complete` the caller decides: ``useDirectRecordLayer()`` or ``discardTrafficSecrets()``.
     func doHandshake() -> Step {
         ERR_clear_error()
         let rc = SSL_do_handshake(self.ssl)
         if rc == 1 { return .complete }
-        return self.step(afterFailedCall: rc, fallback: .handshakeFailed, operation: "SSL_do_handshake")
+        let step = self.step(afterFailedCall: rc, fallback: .handshakeFailed, operation: "SSL_do_handshake")
+        switch step {
+        case .wantsMoreBytes, .complete:
+            break
+        case .closed, .failed:
+            self.discardTrafficSecrets()
+        }
+        return step
     }
 
     /// Maps a non-success return of an `SSL_*` I/O call to a ``Step``.
@@ -253,7 +269,9 @@ final class OpenSSLConnection {
     var usesDirectRecordLayer: Bool { self.recordLayer != nil }
 
     /// Takes record protection over from OpenSSL after the handshake: from now on records are sealed
-    /// and opened with EVP directly on the connection's buffers (``OpenSSLRecordLayer``).
+    /// and opened with EVP directly on the connection's buffers (``OpenSSLRecordLayer``). The captured
+    /// traffic secrets are wiped before this returns, whether it succeeds or not: the record layer
+    /// keeps its own copies, which it wipes on KeyUpdate and when freed.
     ///
     /// Valid only when OpenSSL has sent and read no record under the application keys, which holds
     /// right after `SSL_do_handshake` returns 1 when the server sends no session tickets: OpenSSL
@@ -263,61 +281,89 @@ final class OpenSSLConnection {
     /// - Throws: ``TLSError/Code/openSSLFailure`` when the secrets were not captured or the cipher
     ///   suite is unknown.
     func useDirectRecordLayer() throws(TLSError) {
-        guard let clientSecret = self.clientTrafficSecret, let serverSecret = self.serverTrafficSecret,
-            let cipher = SSL_get_current_cipher(self.ssl)
-        else {
-            throw .openSSLFailure("application traffic secrets were not captured")
+        defer { self.discardTrafficSecrets() }
+        guard let cipher = SSL_get_current_cipher(self.ssl) else {
+            throw .openSSLFailure("no cipher suite after the handshake")
         }
-        self.recordLayer = try OpenSSLRecordLayer(
-            cipherSuiteID: UInt16(truncatingIfNeeded: SSL_CIPHER_get_id(cipher)),
-            writeSecret: self.isClient ? clientSecret : serverSecret,
-            readSecret: self.isClient ? serverSecret : clientSecret,
-            isClient: self.isClient
-        )
-        self.clientTrafficSecret = nil
-        self.serverTrafficSecret = nil
+        let isClient = self.isClient
+        let recordLayer = try self.trafficSecrets.withSecrets { client, server throws(TLSError) in
+            try OpenSSLRecordLayer(
+                cipherSuiteID: UInt16(truncatingIfNeeded: SSL_CIPHER_get_id(cipher)),
+                writeSecret: isClient ? client : server,
+                readSecret: isClient ? server : client,
+                isClient: isClient
+            )
+        }
+        guard let recordLayer else { throw .openSSLFailure("application traffic secrets were not captured") }
+        self.recordLayer = recordLayer
+    }
+
+    /// Wipes the captured traffic secrets and stops taking key log lines; for a handshake that ends
+    /// without the direct record layer (failure, or a server that sent session tickets).
+    func discardTrafficSecrets() {
+        self.acceptsKeyLogLines = false
+        self.trafficSecrets.wipe()
+    }
+
+    /// Whether any captured traffic secret is still in memory (tests).
+    var holdsTrafficSecrets: Bool { !self.trafficSecrets.isEmpty }
+
+    /// Queues a fatal `no_application_protocol` alert (RFC 7301 §3.2) after the handshake, for an
+    /// agreed ALPN protocol this side cannot run, and makes the record layer refuse everything after
+    /// it.
+    ///
+    /// OpenSSL 3.0 has no call that sends an alert once its handshake is over (`SSL_shutdown` only
+    /// sends close_notify), so only the direct record layer can do this.
+    ///
+    /// - Returns: Whether the alert was queued: false when OpenSSL's record layer is in use.
+    func sendNoApplicationProtocolAlert(for error: TLSError) -> Bool {
+        guard let recordLayer = self.recordLayer else { return false }
+        recordLayer.abort(error, alert: UInt8(SSL_AD_NO_APPLICATION_PROTOCOL), into: &self.outbound)
+        return true
     }
 
     /// Takes a key log line from OpenSSL (NSS key log format) and keeps the two application traffic
-    /// secrets.
-    func captureKeyLogLine(_ line: UnsafePointer<CChar>) {
-        let text = UnsafeBufferPointer(start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self), count: strlen(line))
-        // Only the two application secrets matter; skip the other lines without splitting them.
-        guard text.count > 24, text[1] == UInt8(ascii: "L") || text[1] == UInt8(ascii: "E"),
-            text[6...].starts(with: "_TRAFFIC_SECRET_0 ".utf8)
-        else { return }
-        let fields = text.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
-        guard fields.count == 3 else { return }
-        let label = fields[0]
-        let isClient = label.elementsEqual("CLIENT_TRAFFIC_SECRET_0".utf8)
-        guard isClient || label.elementsEqual("SERVER_TRAFFIC_SECRET_0".utf8) else { return }
-        guard let secret = Self.decodeHex(fields[2]) else { return }
-        if isClient {
-            self.clientTrafficSecret = secret
+    /// secrets; every other line (handshake and exporter secrets) is dropped without being copied.
+    /// OpenSSL wipes the line's buffer itself after the callback (`OPENSSL_clear_free`).
+    fileprivate func captureKeyLogLine(_ line: UnsafePointer<CChar>) {
+        guard self.acceptsKeyLogLines else { return }
+        let text = UnsafeBufferPointer(
+            start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self),
+            count: strlen(line)
+        )
+        // "<label> <client random, 64 hex digits> <secret in hex>".
+        let isClient: Bool
+        if text.starts(with: Self.clientSecretLabel) {
+            isClient = true
+        } else if text.starts(with: Self.serverSecretLabel) {
+            isClient = false
         } else {
-            self.serverTrafficSecret = secret
+            return
         }
+        let afterLabel = text[Self.clientSecretLabel.count...]
+        guard let space = afterLabel.firstIndex(of: UInt8(ascii: " ")) else { return }
+        let digits = UnsafeBufferPointer(rebasing: text[(space + 1)...])
+        _ = self.trafficSecrets.store(hexDigits: digits, isClient: isClient)
     }
 
-    private static func decodeHex(_ digits: Slice<UnsafeBufferPointer<UInt8>>) -> [UInt8]? {
-        guard digits.count % 2 == 0 else { return nil }
-        func value(_ digit: UInt8) -> UInt8? {
-            switch digit {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = digits.startIndex
-        while index < digits.endIndex {
-            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
+    /// The key log labels of the two application traffic secrets, with their trailing space (both
+    /// are the same length).
+    private static let clientSecretLabel = Array("CLIENT_TRAFFIC_SECRET_0 ".utf8)
+    private static let serverSecretLabel = Array("SERVER_TRAFFIC_SECRET_0 ".utf8)
+
+    /// Installs the key log callback on `context`, for a context whose connections take over record
+    /// protection after the handshake.
+    ///
+    /// Why secrets are captured at all: the direct record layer encrypts with OpenSSL's own EVP AEAD
+    /// straight on the connection's buffers, and needs the application traffic secrets to derive the
+    /// record keys (RFC 8446 §7.3). OpenSSL still does the whole handshake and key schedule; its key
+    /// log callback is the only public way it hands those secrets out.
+    ///
+    /// The callback cannot send secrets anywhere else: it writes nothing, logs nothing, and finds its
+    /// connection through the `SSL`'s own ex-data slot, so each `SSL` feeds only the connection that
+    /// owns it, and only while that connection's handshake runs.
+    static func installKeyLogCallback(on context: OpaquePointer) {
+        SSL_CTX_set_keylog_callback(context, openSSLKeyLog)
     }
 
     /// Encrypts all of `plaintext`'s readable bytes into records (at most 2^14 bytes each), moving its
@@ -411,6 +457,13 @@ enum OpenSSLByteBufferBIO {
         BIO_meth_set_destroy(method, byteBufferBIODestroy)
         return method
     }()
+}
+
+/// The key log callback (see ``OpenSSLConnection/installKeyLogCallback(on:)``): hands the line to
+/// the connection that owns `ssl`, and to nothing else.
+private func openSSLKeyLog(_ ssl: OpaquePointer?, _ line: UnsafePointer<CChar>?) {
+    guard let ssl, let line, let connection = OpenSSLConnection.from(ssl) else { return }
+    connection.captureKeyLogLine(line)
 }
 
 private func connection(of bio: OpaquePointer?) -> OpenSSLConnection? {

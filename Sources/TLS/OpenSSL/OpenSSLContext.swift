@@ -66,7 +66,7 @@ final class OpenSSLContext: @unchecked Sendable {
         SSL_CTX_set_alpn_select_cb(context, openSSLSelectALPN, Unmanaged.passUnretained(self).toOpaque())
 
         if capturesTrafficSecrets {
-            SSL_CTX_set_keylog_callback(context, openSSLKeyLog)
+            OpenSSLConnection.installKeyLogCallback(on: context)
         }
 
         if let (certificate, key) = certificate {
@@ -113,11 +113,4 @@ private func openSSLVerifyCertificateChain(_ store: OpaquePointer?, _ argument: 
         let connection = OpenSSLConnection.from(OpaquePointer(rawSSL))
     else { return 0 }
     return connection.verifyPeerChain(store) ? 1 : 0
-}
-
-/// Hands OpenSSL's key log lines to the connection, which keeps the application traffic secrets for
-/// the direct record layer (and nothing else).
-private func openSSLKeyLog(_ ssl: OpaquePointer?, _ line: UnsafePointer<CChar>?) {
-    guard let ssl, let line, let connection = OpenSSLConnection.from(ssl) else { return }
-    connection.captureKeyLogLine(line)
 }

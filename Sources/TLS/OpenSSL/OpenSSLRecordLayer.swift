@@ -47,10 +47,16 @@ final class OpenSSLRecordLayer {
     static let maximumPostHandshakeMessageBytes = 4 + 4 + 4 + 1 + 255 + 2 + 65535 + 2 + 65535
 
     /// Creates the layer for `cipherSuiteID` (0x1301, 0x1302 or 0x1303) from both application
-    /// traffic secrets.
+    /// traffic secrets. The secrets are copied into storage of the layer's own (wiped on KeyUpdate
+    /// and when freed); the caller wipes its bytes.
     ///
     /// - Throws: ``TLSError/Code/openSSLFailure`` for an unknown suite or a failed key derivation.
-    init(cipherSuiteID: UInt16, writeSecret: [UInt8], readSecret: [UInt8], isClient: Bool) throws(TLSError) {
+    init(
+        cipherSuiteID: UInt16,
+        writeSecret: UnsafeRawBufferPointer,
+        readSecret: UnsafeRawBufferPointer,
+        isClient: Bool
+    ) throws(TLSError) {
         guard let suite = OpenSSLRecordCipher.Suite(id: cipherSuiteID) else {
             throw .openSSLFailure("no direct record protection for cipher suite 0x\(String(cipherSuiteID, radix: 16))")
         }
@@ -96,6 +102,12 @@ final class OpenSSLRecordLayer {
         _ = withUnsafeBytes(of: payload) { bytes in
             self.sealer.seal(bytes, contentType: ContentType.alert, into: &outbound)
         }
+    }
+
+    /// Fails the connection for a reason decided above the record layer (an ALPN result it cannot
+    /// use): sends the fatal `alert` unless a failure came first, and refuses every later record.
+    func abort(_ error: TLSError, alert: UInt8, into outbound: inout ByteBuffer) {
+        _ = self.fail(error, alert: alert, into: &outbound)
     }
 
     /// Records `error`, sends a fatal alert (`alert`, if any) and returns the error to throw.
@@ -299,12 +311,14 @@ final class OpenSSLRecordCipher {
     private var ivLow: UInt64 = 0
     private var sequence: UInt64 = 0
 
-    init(suite: Suite, secret: [UInt8], encrypting: Bool) throws(TLSError) {
+    /// Keys the cipher from `secret`, which is copied into a new array this cipher alone holds (so
+    /// the wipes in `deinit` and ``updateTrafficSecret()`` reach the only copy).
+    init(suite: Suite, secret: UnsafeRawBufferPointer, encrypting: Bool) throws(TLSError) {
         guard let context = EVP_CIPHER_CTX_new() else { throw .openSSLFailure("EVP_CIPHER_CTX_new failed") }
         self.context = context
         self.suite = suite
         self.encrypting = encrypting
-        self.secret = secret
+        self.secret = Array(secret)
         try self.installKeys()
     }
 
