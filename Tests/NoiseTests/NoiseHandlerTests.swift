@@ -63,6 +63,63 @@ final class NoiseChannelPair {
     }
 }
 
+/// One NoiseHandler on a connected EmbeddedChannel, facing a ``RawNoisePeer`` the test drives by
+/// hand, so that it can be sent handshake messages no correct peer would send.
+final class NoiseHandlerUnderTest {
+    let channel = EmbeddedChannel()
+    let result: EventLoopFuture<NoiseHandshakeResult>
+
+    /// Adds the handler to an active channel: an initiator has written message 1 when this returns.
+    init(role: ConnectionRole, configuration: NoiseConfiguration) throws {
+        try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        self.result = try self.channel.pipeline.syncOperations.addNoiseHandler(role: role, configuration: configuration)
+    }
+
+    /// Delivers `bytes` and expects the handler to fail with `code` everywhere it reports: the error
+    /// fired down the pipeline, the handshake promise, and the channel, which must be closed. Nothing
+    /// more may have been written (no reply to the bad message).
+    func expectFailure(
+        _ code: NoiseError.Code,
+        delivering bytes: ByteBuffer,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        do {
+            try self.channel.writeInbound(bytes)
+            Issue.record("no error was fired for NoiseError.\(code)", sourceLocation: sourceLocation)
+        } catch let error as NoiseError {
+            #expect(error.code == code, "fired: \(error)", sourceLocation: sourceLocation)
+        }
+        #expect(try NoiseChannelPair.error(self.result)?.code == code, "handshake promise", sourceLocation: sourceLocation)
+        #expect(!self.channel.isActive, "the channel is closed", sourceLocation: sourceLocation)
+        #expect(try self.channel.readOutbound(as: ByteBuffer.self) == nil, "no reply was sent", sourceLocation: sourceLocation)
+        #expect(try self.channel.readInbound(as: ByteBuffer.self) == nil, sourceLocation: sourceLocation)
+    }
+
+    /// An initiator handler and a raw responder that has read its message 1.
+    static func initiatorFacingRawResponder() throws -> (NoiseHandlerUnderTest, RawNoisePeer) {
+        let handler = try NoiseHandlerUnderTest(
+            role: .initiator,
+            configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(1))
+        )
+        var responder = try RawNoisePeer(role: .responder)
+        try responder.read(try #require(try handler.channel.readOutbound(as: ByteBuffer.self)))
+        return (handler, responder)
+    }
+
+    /// A responder handler and a raw initiator whose message 1 it has answered; the raw initiator has
+    /// read message 2 and can write message 3.
+    static func responderFacingRawInitiator() throws -> (NoiseHandlerUnderTest, RawNoisePeer) {
+        let handler = try NoiseHandlerUnderTest(
+            role: .responder,
+            configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(2))
+        )
+        var initiator = try RawNoisePeer(role: .initiator)
+        try handler.channel.writeInbound(try initiator.message1())
+        try initiator.read(try #require(try handler.channel.readOutbound(as: ByteBuffer.self)))
+        return (handler, initiator)
+    }
+}
+
 @Suite("Noise NIO handler")
 struct NoiseHandlerTests {
     @Test("two channels complete the handshake and exchange data both ways")
@@ -285,6 +342,133 @@ struct NoiseHandlerTests {
         }
         #expect(!pair.responder.isActive)
         #expect(try pair.responder.readInbound(as: ByteBuffer.self) == nil)
+    }
+
+    @Test("bad signature: identity_sig over another static key closes the dialer's channel with invalidSignature")
+    func badSignatureClosesChannel() throws {
+        let (handler, rawResponder) = try NoiseHandlerUnderTest.initiatorFacingRawResponder()
+        var responder = rawResponder
+        let bob = try NoiseTestKeys.identity(2)
+        let otherStaticKey = try NoiseDefaultCryptoProvider().generateX25519KeyPair().publicKey
+        let message2 = try responder.message2(
+            payload: try NoiseHandshakePayload.encoded(
+                identityKey: bob.publicKey.protobufEncoded,
+                signature: try bob.sign(NoiseHandshakePayload.signedMessage(staticKey: otherStaticKey)),
+                muxers: []
+            )
+        )
+        try handler.expectFailure(.invalidSignature, delivering: message2)
+    }
+
+    struct WrongKeyTypeCase: Sendable, CustomTestStringConvertible {
+        var keyType: UInt8
+        var code: NoiseError.Code
+        var testDescription: String { "KeyType \(keyType) on Ed25519 key bytes -> \(code)" }
+    }
+
+    @Test(
+        "wrong key type in identity_key closes the dialer's channel with a typed error",
+        arguments: [
+            // A KeyType the peer-ids spec does not define.
+            WrongKeyTypeCase(keyType: 9, code: .unsupportedIdentityKeyType),
+            // A defined KeyType whose key bytes are not of that type.
+            WrongKeyTypeCase(keyType: IdentityKeyType.secp256k1.rawValue, code: .malformedIdentityKey),
+        ]
+    )
+    func wrongKeyTypeClosesChannel(_ wrongKeyType: WrongKeyTypeCase) throws {
+        let (handler, rawResponder) = try NoiseHandlerUnderTest.initiatorFacingRawResponder()
+        var responder = rawResponder
+        let bob = try NoiseTestKeys.identity(2)
+        var identityKey = bob.publicKey.protobufEncoded
+        identityKey[1] = wrongKeyType.keyType
+        let message2 = try responder.message2(
+            payload: try NoiseHandshakePayload.encoded(
+                identityKey: identityKey,
+                signature: try bob.sign(NoiseHandshakePayload.signedMessage(staticKey: responder.staticKey.publicKey)),
+                muxers: []
+            )
+        )
+        try handler.expectFailure(wrongKeyType.code, delivering: message2)
+    }
+
+    @Test("a malformed protobuf payload in message 2 closes the dialer's channel with malformedPayload")
+    func malformedPayloadClosesChannel() throws {
+        let (handler, rawResponder) = try NoiseHandlerUnderTest.initiatorFacingRawResponder()
+        var responder = rawResponder
+        // A field of wire type 7, which protobuf does not define.
+        let message2 = try responder.message2(payload: [0xff, 0xff, 0xff])
+        try handler.expectFailure(.malformedPayload, delivering: message2)
+    }
+
+    @Test("an oversize message 1 closes the listener's channel with messageTooLarge, before any reply")
+    func oversizeMessage1ClosesChannel() throws {
+        let handler = try NoiseHandlerUnderTest(
+            role: .responder,
+            configuration: NoiseTestKeys.configuration(try NoiseTestKeys.identity(2))
+        )
+        var initiator = try RawNoisePeer(role: .initiator)
+        let message1 = try initiator.message1(
+            payload: [UInt8](repeating: 0x42, count: NoiseConstants.maximumMessage1PayloadLength + 1)
+        )
+        try handler.expectFailure(.messageTooLarge, delivering: message1)
+    }
+
+    @Test("a corrupted message 2 ciphertext closes the dialer's channel with decryptionFailed", arguments: [
+        2 + 32 + 5,  // inside the encrypted static key
+        2 + 32 + 48 + 5,  // inside the encrypted payload
+    ])
+    func corruptedMessage2ClosesChannel(offset: Int) throws {
+        let (handler, rawResponder) = try NoiseHandlerUnderTest.initiatorFacingRawResponder()
+        var responder = rawResponder
+        var message2 = try responder.message2(payload: try responder.payload(identity: try NoiseTestKeys.identity(2)))
+        let index = message2.readerIndex + offset
+        message2.setInteger(try #require(message2.getInteger(at: index, as: UInt8.self)) ^ 0x80, at: index)
+        try handler.expectFailure(.decryptionFailed, delivering: message2)
+    }
+
+    @Test("a corrupted message 3 ciphertext closes the listener's channel with decryptionFailed", arguments: [
+        2 + 5,  // inside the encrypted static key
+        2 + 48 + 5,  // inside the encrypted payload
+    ])
+    func corruptedMessage3ClosesChannel(offset: Int) throws {
+        let (handler, rawInitiator) = try NoiseHandlerUnderTest.responderFacingRawInitiator()
+        var initiator = rawInitiator
+        var message3 = try initiator.message3(payload: try initiator.payload(identity: try NoiseTestKeys.identity(1)))
+        let index = message3.readerIndex + offset
+        message3.setInteger(try #require(message3.getInteger(at: index, as: UInt8.self)) ^ 0x01, at: index)
+        try handler.expectFailure(.decryptionFailed, delivering: message3)
+    }
+
+    @Test("the handler-level harness accepts a correct raw peer (so the failures above are the bad bytes)")
+    func rawPeerHarnessCompletes() throws {
+        let (dialer, rawResponder) = try NoiseHandlerUnderTest.initiatorFacingRawResponder()
+        var responder = rawResponder
+        try dialer.channel.writeInbound(try responder.message2(payload: try responder.payload(identity: try NoiseTestKeys.identity(2))))
+        #expect(try NoiseChannelPair.result(dialer.result).remotePeerID == (try NoiseTestKeys.identity(2)).peerID)
+        #expect(dialer.channel.isActive)
+
+        let (listener, rawInitiator) = try NoiseHandlerUnderTest.responderFacingRawInitiator()
+        var initiator = rawInitiator
+        try listener.channel.writeInbound(try initiator.message3(payload: try initiator.payload(identity: try NoiseTestKeys.identity(1))))
+        #expect(try NoiseChannelPair.result(listener.result).remotePeerID == (try NoiseTestKeys.identity(1)).peerID)
+        #expect(listener.channel.isActive)
+    }
+
+    @Test("two channels complete the handshake with RSA and secp256k1 identities")
+    func handshakeWithNonEd25519Identities() throws {
+        let alice = try NoiseTestKeys.fixtureKey(.rsa)
+        let bob = try NoiseTestKeys.fixtureKey(.secp256k1)
+        let pair = try NoiseChannelPair()
+        try pair.addHandlers(
+            initiator: NoiseTestKeys.configuration(alice.identity, expecting: try PeerID(parsing: bob.peerID)),
+            responder: NoiseTestKeys.configuration(bob.identity)
+        )
+        try pair.pump()
+        #expect(try NoiseChannelPair.result(pair.initiatorResult).remotePeerID.description == bob.peerID)
+        #expect(try NoiseChannelPair.result(pair.responderResult).remotePeerID.description == alice.peerID)
+        try pair.initiator.writeAndFlush(ByteBuffer(string: "hello")).wait()
+        try pair.pump()
+        #expect(try NoiseChannelPair.inbound(pair.responder) == ByteBuffer(string: "hello"))
     }
 
     @Test("a transport frame shorter than the tag closes the channel with frameTooShort")

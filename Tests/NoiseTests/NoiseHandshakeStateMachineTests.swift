@@ -142,6 +142,78 @@ struct NoiseHandshakeStateMachineTests {
         }
     }
 
+    // MARK: - Identity key types
+
+    struct KeyTypeCase: Sendable, CustomTestStringConvertible {
+        var initiator: IdentityKeyType
+        var responder: IdentityKeyType
+        var testDescription: String { "initiator \(initiator), responder \(responder)" }
+    }
+
+    /// Each non-Ed25519 type on either side against Ed25519, and the three against each other.
+    static let keyTypeCases: [KeyTypeCase] = [
+        KeyTypeCase(initiator: .secp256k1, responder: .ed25519),
+        KeyTypeCase(initiator: .ed25519, responder: .secp256k1),
+        KeyTypeCase(initiator: .ecdsa, responder: .ed25519),
+        KeyTypeCase(initiator: .ed25519, responder: .ecdsa),
+        KeyTypeCase(initiator: .rsa, responder: .ed25519),
+        KeyTypeCase(initiator: .ed25519, responder: .rsa),
+        KeyTypeCase(initiator: .secp256k1, responder: .ecdsa),
+        KeyTypeCase(initiator: .ecdsa, responder: .rsa),
+        KeyTypeCase(initiator: .rsa, responder: .secp256k1),
+    ]
+
+    @Test("handshakes complete with secp256k1, ECDSA P-256 and RSA identities on either side", arguments: keyTypeCases)
+    func identityKeyTypes(_ keyTypeCase: KeyTypeCase) throws {
+        let alice = try NoiseTestKeys.fixtureKey(keyTypeCase.initiator)
+        let bob = try NoiseTestKeys.fixtureKey(keyTypeCase.responder)
+        // Both sides expect the peer ID derived independently in the fixture, so a derivation that
+        // differed from it would fail the handshake with peerIDMismatch.
+        var pair = try NoiseHandshakePair(
+            initiator: NoiseTestKeys.configuration(alice.identity, expecting: try PeerID(parsing: bob.peerID), muxers: [.yamux]),
+            responder: NoiseTestKeys.configuration(bob.identity, expecting: try PeerID(parsing: alice.peerID), muxers: [.yamux])
+        )
+        var (initiator, responder) = try pair.run()
+        #expect(initiator.result.remotePeerID.description == bob.peerID)
+        #expect(responder.result.remotePeerID.description == alice.peerID)
+        #expect(initiator.result.remotePublicKey == bob.identity.publicKey)
+        #expect(responder.result.remotePublicKey == alice.identity.publicKey)
+        #expect(initiator.result.remotePublicKey.keyType == keyTypeCase.responder)
+        #expect(responder.result.remotePublicKey.keyType == keyTypeCase.initiator)
+        #expect(initiator.result.handshakeHash == responder.result.handshakeHash)
+        #expect(initiator.result.earlyMuxer == .yamux && responder.result.earlyMuxer == .yamux)
+
+        var frames = ByteBuffer()
+        try initiator.transportCipher.encryptFrames(ByteBuffer(string: "ping"), into: &frames)
+        #expect(try responder.transportCipher.decryptFrameInPlace(from: &frames) == ByteBuffer(string: "ping"))
+    }
+
+    @Test("an uncompressed secp256k1 identity key is accepted under the peer ID of its compressed form, as go derives it")
+    func uncompressedSecp256k1IdentityKey() throws {
+        let secp = try NoiseTestKeys.fixtureKey(.secp256k1)
+        let point = try [UInt8](hex: NoiseTestKeys.specSecp256k1UncompressedPoint)
+        let uncompressedKey: [UInt8] = [0x08, IdentityKeyType.secp256k1.rawValue, 0x12, UInt8(point.count)] + point
+        let expected = try PeerID(parsing: secp.peerID)
+        let receive = try initiatorReceiving(
+            payload: { peer in
+                try NoiseHandshakePayload.encoded(
+                    identityKey: uncompressedKey,
+                    signature: try secp.identity.sign(NoiseHandshakePayload.signedMessage(staticKey: peer.staticKey.publicKey)),
+                    muxers: []
+                )
+            },
+            expecting: expected
+        )
+        guard case .sendMessageAndComplete(let completion) = try receive() else {
+            Issue.record("the handshake did not complete")
+            return
+        }
+        #expect(completion.result.remotePeerID == expected)
+        #expect(completion.result.remotePeerID.description.hasPrefix("16Uiu2H"), "inline identity multihash")
+        #expect(completion.result.remotePublicKey.rawData.count == 33)
+        #expect(completion.result.remotePublicKey == secp.identity.publicKey)
+    }
+
     // MARK: - Early muxer negotiation
 
     struct MuxerCase: Sendable, CustomTestStringConvertible {

@@ -19,6 +19,42 @@ enum NoiseTestKeys {
         try IdentityPrivateKey(ed25519Seed: [UInt8](repeating: byte, count: 32))
     }
 
+    /// One key of `libp2p_peer_id_keys.json` (the peer-ids spec vectors): its private key and the
+    /// peer ID derived independently from its public key.
+    struct FixtureKey {
+        let identity: IdentityPrivateKey
+        let peerID: String
+    }
+
+    private struct FixtureFile: Decodable {
+        struct Key: Decodable {
+            let key_type: String
+            let kind: String
+            let protobuf_hex: String
+            let derived_peer_id_base58: String?
+        }
+        let keys: [Key]
+    }
+
+    /// The spec's test key of `keyType`: Ed25519, secp256k1, ECDSA P-256, or RSA 4096.
+    static func fixtureKey(_ keyType: IdentityKeyType) throws -> FixtureKey {
+        let keys = try Fixtures.decode(FixtureFile.self, from: "libp2p_peer_id_keys.json").keys
+        let name = keyType.description.lowercased()
+        let privateKey = try #require(keys.first { $0.kind == "private" && $0.key_type.lowercased() == name })
+        let publicKey = try #require(keys.first { $0.kind == "public" && $0.key_type.lowercased() == name })
+        return FixtureKey(
+            identity: try IdentityPrivateKey(protobufEncoded: try [UInt8](hex: privateKey.protobuf_hex)),
+            peerID: try #require(publicKey.derived_peer_id_base58)
+        )
+    }
+
+    /// The spec's secp256k1 test public key `03 7777e9…ca99` as an uncompressed SEC1 point
+    /// `04 || X || Y`, with Y = sqrt(X³ + 7) mod p of odd parity (the 03 prefix); computed
+    /// independently for these tests.
+    static let specSecp256k1UncompressedPoint =
+        "04" + "7777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99"
+        + "1b41b30efa52b659e9db235c31f9975578a17e2b356a6b84837b5b45c555cfb1"
+
     static func configuration(
         _ identity: IdentityPrivateKey,
         expecting peer: PeerID? = nil,

@@ -106,6 +106,102 @@ import Testing
         }
     }
 
+    // MARK: - secp256k1 point forms
+
+    /// The spec's secp256k1 public key `03 7777e9…ca99` as an uncompressed point `04 || X || Y`
+    /// (Y = sqrt(X³ + 7) mod p, of odd parity as the 03 prefix says); computed independently.
+    static let uncompressedSecp256k1Point =
+        "04" + "7777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99"
+        + "1b41b30efa52b659e9db235c31f9975578a17e2b356a6b84837b5b45c555cfb1"
+
+    @Test func uncompressedSecp256k1KeyIsNormalisedToTheCompressedForm() throws {
+        let vector = try #require(try Self.vectors().first { $0.kind == "public" && $0.key_type == "secp256k1" })
+        let compressedProtobuf = try [UInt8](hex: vector.protobuf_hex)
+        let point = try [UInt8](hex: Self.uncompressedSecp256k1Point)
+        let key = try IdentityPublicKey(protobufEncoded: [0x08, 0x02, 0x12, 0x41] + point)
+        // go-libp2p's peer ID for this input: parse, then marshal the 33-byte compressed point.
+        #expect(key.rawData == Array(compressedProtobuf[4...]))
+        #expect(key.protobufEncoded == compressedProtobuf)
+        #expect(key.peerID.description == vector.derived_peer_id_base58)
+        #expect(key == (try IdentityPublicKey(protobufEncoded: compressedProtobuf)))
+        #expect(try IdentityPublicKey(keyType: .secp256k1, rawData: point).rawData.count == 33)
+
+        // And it still verifies the key's signatures.
+        let privateVector = try #require(try Self.vectors().first { $0.kind == "private" && $0.key_type == "secp256k1" })
+        let privateKey = try IdentityPrivateKey(protobufEncoded: try [UInt8](hex: privateVector.protobuf_hex))
+        let signature = try privateKey.sign([1, 2, 3])
+        #expect(key.isValidSignature(signature, for: [1, 2, 3]))
+    }
+
+    @Test func uncompressedSecp256k1PointWithAnEvenY() throws {
+        // The negated point (X, p − Y) is also on the curve; it must compress with the 02 prefix.
+        let p: [UInt8] = try [UInt8](hex: "fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f")
+        let point = try [UInt8](hex: Self.uncompressedSecp256k1Point)
+        var negatedY = [UInt8](repeating: 0, count: 32)
+        var borrow = 0
+        for index in (0..<32).reversed() {
+            let difference = Int(p[index]) - Int(point[33 + index]) - borrow
+            negatedY[index] = UInt8((difference + 256) % 256)
+            borrow = difference < 0 ? 1 : 0
+        }
+        let key = try IdentityPublicKey(keyType: .secp256k1, rawData: Array(point[0..<33]) + negatedY)
+        #expect(key.rawData == [0x02] + point[1..<33])
+    }
+
+    @Test(arguments: [
+        // Y of the wrong point: not on the curve.
+        "04" + "7777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99"
+            + "1b41b30efa52b659e9db235c31f9975578a17e2b356a6b84837b5b45c555cfb2",
+        // An uncompressed prefix on 33 bytes, and a compressed prefix on 65.
+        "04" + "7777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99",
+        "03" + "7777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99"
+            + "1b41b30efa52b659e9db235c31f9975578a17e2b356a6b84837b5b45c555cfb1",
+        // The hybrid form (06/07) go's parser also knows; libp2p never uses it.
+        "07" + "7777e994e452c21604f91de093ce415f5432f701dd8cd1a7a6fea0e630bfca99"
+            + "1b41b30efa52b659e9db235c31f9975578a17e2b356a6b84837b5b45c555cfb1",
+    ])
+    func malformedSecp256k1PointIsRejected(hex: String) throws {
+        let point = try [UInt8](hex: hex)
+        #expect(try coreErrorCode { try IdentityPublicKey(keyType: .secp256k1, rawData: point) } == .malformedKey)
+    }
+
+    // MARK: - Base32 CIDs
+
+    /// RFC 4648 base32 alphabet, lower case, as multibase `b` uses it.
+    static let base32Alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+
+    @Test func cidWithNonZeroTrailingBitsIsRejected() throws {
+        var checked = 0
+        for vector in try Self.vectors() where vector.kind == "public" {
+            let peerID = try IdentityPublicKey(protobufEncoded: try [UInt8](hex: vector.protobuf_hex)).peerID
+            var characters = Array(peerID.cidDescription)
+            // The CID bytes (2 + multihash) in 5-bit groups leave 5·n − 8·bytes padding bits in the
+            // last character; canonical text has them zero. Ed25519's 40 bytes fill 64 characters exactly.
+            let byteCount = 2 + peerID.multihash.count
+            let paddingBits = characters.dropFirst().count * 5 - byteCount * 8
+            guard paddingBits > 0 else { continue }
+            let last = try #require(Self.base32Alphabet.firstIndex(of: characters[characters.count - 1]))
+            #expect(last & ((1 << paddingBits) - 1) == 0, "the encoder writes zero padding bits")
+            characters[characters.count - 1] = Self.base32Alphabet[last | 1]
+            let text = String(characters)
+            #expect(PeerID(text) == nil, "\(vector.key_type): \(text)")
+            #expect(try coreErrorCode { try PeerID(parsing: text) } == .malformedPeerID)
+            checked += 1
+        }
+        #expect(checked == 3, "secp256k1, ECDSA and RSA CIDs have padding bits")
+    }
+
+    @Test func cidWithAnExtraCharacterIsRejected() throws {
+        for vector in try Self.vectors() where vector.kind == "public" {
+            let peerID = try IdentityPublicKey(protobufEncoded: try [UInt8](hex: vector.protobuf_hex)).peerID
+            // One more 'a' (five zero bits) is not a whole byte, so a lax decoder would drop it and
+            // accept a second text for the same peer ID.
+            let text = peerID.cidDescription + "a"
+            #expect(PeerID(text) == nil, "\(vector.key_type): \(text)")
+            #expect(try coreErrorCode { try PeerID(parsing: text) } == .malformedPeerID)
+        }
+    }
+
     // MARK: - Malformed input
 
     @Test(arguments: [

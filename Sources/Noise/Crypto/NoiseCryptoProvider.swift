@@ -2,7 +2,15 @@
 /// protocol so the fastest library for each can be chosen and benchmarked against the others.
 ///
 /// ``NoiseDefaultCryptoProvider`` is the choice for this machine: libsodium for X25519, OpenSSL for
-/// SHA-256 and HMAC, OpenSSL for ChaCha20-Poly1305 (see its documentation for the measurements).
+/// SHA-256 and HMAC, and for ChaCha20-Poly1305 libsodium below 576 B and OpenSSL from 576 B up
+/// (``HybridChaChaPoly``; see their documentation for the measurements).
+///
+/// Signing and verifying the identity signature (libp2p-wire §4.3) are deliberately not here. They
+/// are not a primitive of `Noise_XX_25519_ChaChaPoly_SHA256`: the signature is made with the libp2p
+/// identity key, which may be Ed25519, secp256k1, ECDSA or RSA, and TLS signs its certificate key
+/// with the same key. `IdentityPrivateKey` / `IdentityPublicKey` (P2PCore) therefore own all four
+/// schemes, Ed25519 already on the fastest library here (libsodium); an Ed25519-only hook in this
+/// protocol would cover one key type of four and split one job between two modules.
 ///
 /// ### Invariants
 /// - Every byte range handed in is read or written only during the call.

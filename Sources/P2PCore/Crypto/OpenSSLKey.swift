@@ -143,7 +143,8 @@ enum Secp256k1 {
         0x30, 0x36, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
         0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x22, 0x00,
     ]
-    /// The same for a 65-byte uncompressed point (go accepts this form on input).
+    /// The same for a 65-byte uncompressed point (go accepts this form on input; it is normalised to
+    /// the compressed one, see ``IdentityPublicKey/init(keyType:rawData:)``).
     private static let uncompressedSPKIPrefix: [UInt8] = [
         0x30, 0x56, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
         0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a, 0x03, 0x42, 0x00,
@@ -159,12 +160,26 @@ enum Secp256k1 {
         case (33, 0x02), (33, 0x03): prefix = compressedSPKIPrefix
         case (65, 0x04): prefix = uncompressedSPKIPrefix
         default:
-            throw P2PCoreError.malformedKey("secp256k1 public key must be a 33-byte compressed SEC1 point")
+            throw P2PCoreError.malformedKey("secp256k1 public key must be a 33-byte compressed or 65-byte uncompressed SEC1 point")
         }
         guard let key = OpenSSLKey.publicKey(spki: prefix + point) else {
             throw P2PCoreError.malformedKey("secp256k1 public key is not a point on the curve")
         }
         return key
+    }
+
+    /// The 33-byte compressed form of a SEC1 point already accepted by ``publicKey(point:)``:
+    /// a compressed point unchanged, and `04 || X || Y` as `02|03 || X` by the parity of Y (SEC1 §2.3.3).
+    static func compressed(point: [UInt8]) throws -> [UInt8] {
+        switch (point.count, point.first) {
+        case (33, 0x02), (33, 0x03):
+            return point
+        case (65, 0x04):
+            let yIsOdd = point[64] & 1 == 1
+            return [yIsOdd ? 0x03 : 0x02] + point[1..<33]
+        default:
+            throw P2PCoreError.malformedKey("secp256k1 public key must be a 33-byte compressed or 65-byte uncompressed SEC1 point")
+        }
     }
 
     static func privateKey(scalar: [UInt8]) throws -> OpenSSLKey {

@@ -25,26 +25,37 @@ public struct IdentityPublicKey: Hashable, Sendable, CustomStringConvertible {
     /// The key type.
     public let keyType: IdentityKeyType
     /// The protobuf `Data` field: raw 32 bytes for Ed25519, a 33-byte compressed point for
-    /// secp256k1, DER SubjectPublicKeyInfo for ECDSA and RSA.
+    /// secp256k1 (always, even when the key arrived uncompressed), DER SubjectPublicKeyInfo for
+    /// ECDSA and RSA.
     public let rawData: [UInt8]
     /// The parsed OpenSSL key for the types OpenSSL verifies; nil for Ed25519.
     private let openSSLKey: OpenSSLKey?
 
     /// Validates and wraps key material.
     ///
+    /// A secp256k1 key may be given as a 33-byte compressed or a 65-byte uncompressed SEC1 point;
+    /// it is kept, re-encoded and hashed into its peer ID in the compressed form, whichever arrived.
+    ///
     /// - Throws: ``P2PCoreError`` `.malformedKey` when the bytes are not a key of `keyType`, or
     ///   `.unsupportedKeyType` for RSA sizes outside the accepted range.
     public init(keyType: IdentityKeyType, rawData: [UInt8]) throws {
         self.keyType = keyType
-        self.rawData = rawData
         switch keyType {
         case .ed25519:
             guard rawData.count == Ed25519.publicKeyLength else {
                 throw P2PCoreError.malformedKey("Ed25519 public key must be 32 bytes, got \(rawData.count)")
             }
+            self.rawData = rawData
             self.openSSLKey = nil
         case .secp256k1:
+            // Normalised to the compressed point, as go-libp2p does: go parses either form and
+            // marshals `SerializeCompressed()`, so its peer ID for a key sent uncompressed is the
+            // hash of the 33-byte form. Keeping the bytes as received would give that key a second,
+            // different peer ID here. rust-libp2p refuses uncompressed keys outright; no go, rust
+            // or js peer ever sends one, so accepting them costs nothing with those and agrees
+            // with go on the ID of any peer that does.
             self.openSSLKey = try Secp256k1.publicKey(point: rawData)
+            self.rawData = try Secp256k1.compressed(point: rawData)
         case .ecdsa:
             guard let key = OpenSSLKey.publicKey(spki: rawData), key.baseID == EVPKeyKind.ec else {
                 throw P2PCoreError.malformedKey("ECDSA public key is not a DER SubjectPublicKeyInfo of an EC key")
@@ -52,6 +63,7 @@ public struct IdentityPublicKey: Hashable, Sendable, CustomStringConvertible {
             guard IdentityLimits.ecdsaCurves.contains(key.curveNID) else {
                 throw P2PCoreError.unsupportedKeyType("ECDSA curve is not P-256, P-384 or P-521")
             }
+            self.rawData = rawData
             self.openSSLKey = key
         case .rsa:
             guard let key = OpenSSLKey.publicKey(spki: rawData), key.baseID == EVPKeyKind.rsa else {
@@ -62,6 +74,7 @@ public struct IdentityPublicKey: Hashable, Sendable, CustomStringConvertible {
                     "RSA key of \(key.bits) bits is outside \(IdentityLimits.rsaBits) (go-libp2p's bounds)"
                 )
             }
+            self.rawData = rawData
             self.openSSLKey = key
         }
     }
@@ -69,8 +82,10 @@ public struct IdentityPublicKey: Hashable, Sendable, CustomStringConvertible {
     /// Decodes the `PublicKey` protobuf (`08 <type> 12 <len> <data>`).
     ///
     /// Only the deterministic encoding the peer-ids spec requires is accepted: both fields, in tag
-    /// order, minimal varints, nothing else. A peer ID is the hash of these exact bytes, so a lax
-    /// parser would let one key stand for several IDs.
+    /// order, minimal varints, nothing else. A peer ID is the hash of the encoding, so a lax parser
+    /// would let one key stand for several IDs. The one form accepted and re-encoded differently is
+    /// an uncompressed secp256k1 point (see ``init(keyType:rawData:)``): its ``protobufEncoded``
+    /// and peer ID are those of the compressed point, as in go-libp2p.
     public init(protobufEncoded bytes: some Collection<UInt8>) throws {
         let (keyType, data) = try KeyProtobuf.decode(bytes, what: "PublicKey")
         try self.init(keyType: keyType, rawData: data)

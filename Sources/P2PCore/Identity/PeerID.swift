@@ -173,6 +173,12 @@ enum Base32 {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The bytes of canonical unpadded base32 text; nil for any other text.
+    ///
+    /// Strict, as the peer ID is compared by its bytes and its text should be one-to-one with them:
+    /// the bits left after the last whole byte must be fewer than five (a lone extra character, as in
+    /// 1, 3 or 6 characters past a multiple of 8, encodes no byte) and all zero (RFC 4648 §3.5,
+    /// "canonical encoding"). A lax decoder would give several texts for one peer ID.
     static func decode(_ text: Substring) -> [UInt8]? {
         var out: [UInt8] = []
         var buffer = 0
@@ -191,6 +197,7 @@ enum Base32 {
                 bits -= 8
             }
         }
+        guard bits < 5, buffer & ((1 << bits) - 1) == 0 else { return nil }
         return out
     }
 }
