@@ -25,8 +25,14 @@ public struct YamuxConfiguration: Hashable, Sendable {
     public var maximumConcurrentStreams: Int
 
     /// The most streams this side opens without an ACK from the peer; ``YamuxMultiplexer`` queues further opens until
-    /// ACKs arrive. It also bounds inbound streams not yet accepted. Default: 256 (libp2p yamux spec).
-    public var maximumAckBacklog: Int
+    /// ACKs arrive. It also bounds inbound streams not yet accepted. Default: 256.
+    ///
+    /// Values above 256 are lowered to 256: the libp2p yamux spec says the ACK backlog SHOULD be ≤ 256
+    /// (libp2p-wire §7.6), and peers may treat more as abuse. Values below 1 are raised to 1, since 0 would make every
+    /// open wait forever.
+    public var maximumAckBacklog: Int {
+        didSet { self.maximumAckBacklog = min(max(self.maximumAckBacklog, 1), YamuxConstants.maximumAckBacklog) }
+    }
 
     /// The largest Data body sent in one frame; longer writes are split. Default: 64 KiB (go `MaxMessageSize`).
     public var maximumSendFrameBodyLength: Int

@@ -29,6 +29,17 @@ public enum YamuxConstants {
     /// spec "SHOULD be ≤ 256"; go `AcceptBacklog` 256, rust `MAX_ACK_BACKLOG` 256.
     public static let maximumAckBacklog = 256
 
+    /// The most RSTs refusing the peer's new streams that the session produces while the connection is not writable
+    /// (the peer is not reading what we send); one more ends the session with
+    /// ``YamuxError/Code/refusalBacklogExceeded``. Each refusal would otherwise add a frame to our outbound buffer
+    /// for as long as the peer keeps sending SYNs ("bound everything").
+    ///
+    /// It equals the ACK backlog: a peer that keeps to the libp2p yamux spec's "SHOULD be ≤ 256" has at most 256
+    /// streams waiting for our answer, so while it reads none of our answers it cannot make us refuse more. go-yamux
+    /// refuses beyond its `AcceptBacklog` of 256 and fails the session when such an RST cannot be written within
+    /// `ConnectionWriteTimeout`; rust-yamux ends the session beyond `max_num_streams` (libp2p-wire §7.6).
+    public static let maximumRefusalsWhileNotWritable = 256
+
     /// The default cap on live streams (both directions): go `MaxIncomingStreams` 1000 (rust uses 512).
     public static let defaultMaximumConcurrentStreams = 1000
 

@@ -36,6 +36,7 @@ public struct YamuxError: Error, Hashable, CustomStringConvertible {
             case receiveWindowExceeded
             case windowOverflow
             case frameTooLarge
+            case refusalBacklogExceeded
             case ackBacklogFull
             case streamLimitReached
             case streamIDsExhausted
@@ -72,6 +73,10 @@ public struct YamuxError: Error, Hashable, CustomStringConvertible {
         public static let windowOverflow = Code(.windowOverflow)
         /// A Data frame whose body is larger than the decoder's bound.
         public static let frameTooLarge = Code(.frameTooLarge)
+        /// More streams to refuse with RST, while the connection was not writable, than
+        /// ``YamuxConstants/maximumRefusalsWhileNotWritable``: the peer keeps opening streams without reading our
+        /// answers, beyond the ACK backlog the libp2p yamux spec allows it (libp2p-wire §7.6).
+        public static let refusalBacklogExceeded = Code(.refusalBacklogExceeded)
 
         // MARK: Local limits
 
@@ -98,7 +103,7 @@ public struct YamuxError: Error, Hashable, CustomStringConvertible {
             switch self.base {
             case .invalidVersion, .unknownFrameType, .invalidFlags, .invalidStreamID, .streamIDParity,
                 .streamIDReused, .unknownStream, .streamClosed, .receiveWindowExceeded, .windowOverflow,
-                .frameTooLarge:
+                .frameTooLarge, .refusalBacklogExceeded:
                 return true
             case .ackBacklogFull, .streamLimitReached, .streamIDsExhausted, .sessionClosed, .remoteGoAway,
                 .streamReset, .connectionClosed:
@@ -164,6 +169,14 @@ extension YamuxError {
     @usableFromInline @inline(never)
     static func frameTooLarge(_ length: UInt32, limit: Int) -> YamuxError {
         YamuxError(.frameTooLarge, "Data body of \(length) bytes, limit \(limit)")
+    }
+
+    @usableFromInline @inline(never)
+    static func refusalBacklogExceeded(_ limit: Int) -> YamuxError {
+        YamuxError(
+            .refusalBacklogExceeded,
+            "the peer opened more than \(limit) streams to refuse while not reading what we sent"
+        )
     }
 
     @usableFromInline @inline(never)

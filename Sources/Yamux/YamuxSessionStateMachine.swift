@@ -17,19 +17,35 @@ import P2PCore
 /// - ``YamuxError/Code/streamIDParity``: a SYN for an ID of our parity (spec "StreamID": client odd, server even);
 /// - ``YamuxError/Code/streamIDReused``: a SYN for an ID not above every ID the peer opened before, including a
 ///   duplicate SYN for a live stream (spec "StreamID": IDs are never reused);
-/// - ``YamuxError/Code/unknownStream``: a frame without SYN for an ID above every ID opened so far in its parity,
-///   which nobody can have opened;
-/// - ``YamuxError/Code/streamClosed``: data on a live stream after the peer's own FIN;
+/// - ``YamuxError/Code/unknownStream``: a frame without SYN for an ID never opened, that is above every ID opened
+///   so far in its parity;
+/// - ``YamuxError/Code/streamClosed``: data on a live stream after the peer's own FIN on it;
 /// - ``YamuxError/Code/receiveWindowExceeded``: more data than the window allows (spec "Flow Control");
-/// - ``YamuxError/Code/windowOverflow``: a Window Update growing the send window beyond 2^32 − 1.
+/// - ``YamuxError/Code/windowOverflow``: a Window Update growing the send window beyond 2^32 − 1;
+/// - ``YamuxError/Code/refusalBacklogExceeded``: more streams to refuse than the peer may have waiting for our answer
+///   while it does not read (see ``connectionWritabilityChanged(isWritable:)``).
 ///
-/// ### What it ignores as a race
-/// The spec's "Stream Close" and libp2p-wire §7.3: "Frames for unknown or already-closed streams are ignored and any
-/// data they carry is drained. This is not a protocol error, because of races." Precisely: a frame without SYN for
-/// an ID that was opened before (at or below the highest ID of its parity) but is no longer live — closed by both
-/// FINs, reset by either side, or refused by us — is dropped without effect. The peer may have sent it before it
-/// learnt of the close. IDs are never reused, so "opened before" needs no per-stream memory. (After a clean close
-/// we cannot tell late data from a window update in flight, so both are dropped.)
+/// ### Frames for streams that are gone: a race, not a violation
+/// libp2p-wire §7.3 (the spec's "Stream Close"): "Frames for unknown or already-closed streams are ignored and any
+/// data they carry is drained. This is not a protocol error, because of races." The rule, exactly:
+/// - A frame without SYN for an ID that was opened before (at or below the highest ID of its parity) but is no
+///   longer live — closed by both FINs, reset by either side, or refused by us — is dropped without effect. The
+///   peer may have sent it before it learnt of the close. IDs are never reused, so "opened before" needs no
+///   per-stream memory. (Once a stream is gone we cannot tell late data from a window update in flight, so both are
+///   dropped, even data the peer sent after its own FIN.)
+/// - Data on a *live* stream after the peer's own FIN is a violation (``YamuxError/Code/streamClosed``): the peer
+///   knew it had closed, so no race explains it.
+/// - A frame without SYN for an ID nobody opened yet is a violation (``YamuxError/Code/unknownStream``).
+/// - A stream the application closed stays live until the peer's FIN or RST: its data is drained and credited.
+///
+/// ### Session frames and stream IDs
+/// Ping and Go Away belong to the session and use stream 0 (libp2p-wire §7.2, §7.5); ours always do. From the peer:
+/// - a Ping request naming stream 0 or a live stream is answered, on stream 0, as rust-yamux does (`on_ping`); one
+///   naming a stream that is not live is ignored, also as rust does (the stream may have just closed); go ignores
+///   the ID and answers every request on stream 0;
+/// - a Ping response is matched by its opaque value alone, whatever stream it names;
+/// - a Go Away ends the session whatever stream it names, as in go and rust, which both end it on any Go Away.
+///   Refusing it as a violation would end the session just the same.
 ///
 /// ### Other behaviour
 /// - Opening a stream sends `WindowUpdate|SYN` at once (as go does); accepting sends `WindowUpdate|ACK`. Peers may
@@ -38,6 +54,8 @@ import P2PCore
 /// - Go Away from the peer ends the session at once, whatever its code (the libp2p forks; libp2p-wire §8 item 14).
 /// - Inbound streams beyond ``YamuxConfiguration/maximumConcurrentStreams``, beyond the backlog of streams not yet
 ///   accepted, or after we sent Go Away are refused with RST.
+/// - While the connection is not writable, ping requests are not answered and refusals are bounded
+///   (``connectionWritabilityChanged(isWritable:)``): a peer that does not read cannot grow our outbound buffer.
 public struct YamuxSessionStateMachine {
     private enum State {
         case active
@@ -63,6 +81,10 @@ public struct YamuxSessionStateMachine {
     /// Our outstanding ping: its opaque value and when it was sent.
     private var outstandingPing: (opaque: UInt32, sentAt: NIODeadline)?
     private var lastPingOpaque: UInt32
+    /// Whether the connection takes more frames now, as the driver last reported.
+    private var connectionIsWritable: Bool
+    /// RSTs refusing the peer's streams produced since the connection was last writable.
+    private var refusalsWhileNotWritable: Int
 
     /// The latest round-trip time measured with our own ping.
     public private(set) var roundTripTime: TimeAmount?
@@ -84,6 +106,8 @@ public struct YamuxSessionStateMachine {
         self.totalReceiveWindow = 0
         self.outstandingPing = nil
         self.lastPingOpaque = 0
+        self.connectionIsWritable = true
+        self.refusalsWhileNotWritable = 0
         self.roundTripTime = nil
     }
 
@@ -139,7 +163,7 @@ public struct YamuxSessionStateMachine {
         init(streamID: UInt32) { self.streamID = streamID }
     }
 
-    /// The outcome of ``receivedFrame(_:now:)``.
+    /// The outcome of ``receivedFrame(_:now:)``, ``receivedUndecodableBytes(_:)`` and ``refuseStream(_:)``.
     public enum ReceivedFrameAction: Sendable {
         /// Nothing to do (a frame for a stream that is gone, a stray ping response, or the session already ended).
         case none
@@ -176,6 +200,7 @@ public struct YamuxSessionStateMachine {
             case .ping:
                 return self.receivedPing(header, now: now)
             case .goAway:
+                // Whatever stream it names (see "Session frames and stream IDs" above).
                 let code = YamuxGoAwayCode(rawValue: header.length)
                 self.state = .goAwayReceived(code)
                 self.removeAllStreams()
@@ -225,10 +250,12 @@ public struct YamuxSessionStateMachine {
 
     private mutating func receivedPing(_ header: YamuxFrameHeader, now: NIODeadline) -> ReceivedFrameAction {
         if header.flags.contains(.syn) {
-            // rust answers pings naming any stream ID and echoes it; go ignores the ID. Echoing matches both.
-            var response = YamuxFrameHeader.ping(opaque: header.length, ack: true)
-            response.streamID = header.streamID
-            return .sendPingResponse(response)
+            // Stream IDs of session frames: see the type's documentation.
+            guard header.streamID == 0 || self.streams[header.streamID] != nil else { return .none }
+            // A peer that does not read would otherwise make every ping grow our outbound buffer; go likewise drops
+            // replies beyond its `PingBacklog`.
+            guard self.connectionIsWritable else { return .none }
+            return .sendPingResponse(.ping(opaque: header.length, ack: true))
         }
         guard let outstanding = self.outstandingPing, outstanding.opaque == header.length else { return .none }
         self.outstandingPing = nil
@@ -253,7 +280,7 @@ public struct YamuxSessionStateMachine {
             self.highestRemoteStreamID = streamID
             guard self.canAcceptInboundStream else {
                 // Refusing is not an error: the peer learns it from the RST. Any data is dropped with the stream.
-                return .refuseStream(.windowUpdate(streamID: streamID, flags: .rst, delta: 0))
+                return .refuseStream(try self.refusal(streamID))
             }
             self.streams[streamID] = .inbound(streamID: streamID, now: now)
             self.awaitingAcceptCount += 1
@@ -312,6 +339,19 @@ public struct YamuxSessionStateMachine {
             }
         }
         return .stream(event)
+    }
+
+    /// The RST refusing `streamID`, counted while the connection is not writable.
+    ///
+    /// - Throws: ``YamuxError/Code/refusalBacklogExceeded`` beyond ``YamuxConstants/maximumRefusalsWhileNotWritable``.
+    private mutating func refusal(_ streamID: UInt32) throws(YamuxError) -> YamuxFrameHeader {
+        if !self.connectionIsWritable {
+            guard self.refusalsWhileNotWritable < YamuxConstants.maximumRefusalsWhileNotWritable else {
+                throw YamuxError.refusalBacklogExceeded(YamuxConstants.maximumRefusalsWhileNotWritable)
+            }
+            self.refusalsWhileNotWritable += 1
+        }
+        return .windowUpdate(streamID: streamID, flags: .rst, delta: 0)
     }
 
     private var canAcceptInboundStream: Bool {
@@ -453,23 +493,61 @@ public struct YamuxSessionStateMachine {
     /// The application is done with the stream: FIN if not sent yet. If the peer has not sent FIN yet the stream
     /// stays until it does (or resets), and whatever it still sends is drained and credited, so the peer's writer is
     /// never stuck; it counts against the stream cap until then.
+    ///
+    /// Data the application was given but did not report consumed is dropped with it and credited as if consumed:
+    /// the peer's send window still has those bytes debited, and without their credit a peer that keeps writing
+    /// after our FIN could wait forever for a Window Update. When a Window Update is due it rides on the FIN as its
+    /// delta (`WindowUpdate|FIN`, which go and rust both apply), or goes alone if our FIN was sent before.
     public mutating func closeStream(streamID: UInt32) -> SendFrameAction {
         guard let index = self.streams.index(forKey: streamID) else { return .none }
-        self.streams.values[index].detach()
-        guard self.streams.values[index].canSend else { return .none }
-        return self.closeOutput(streamID: streamID)
+        let credit = self.streams.values[index].detach() ?? 0
+        var flags = self.takeAcknowledgementFlags(at: index)
+        var closed = false
+        if self.streams.values[index].canSend {
+            flags.insert(.fin)
+            closed = self.streams.values[index].sentFIN()
+            if closed { self.removeStream(at: index) }
+        } else if credit == 0 && flags.isEmpty {
+            return .none
+        }
+        return .send(.windowUpdate(streamID: streamID, flags: flags, delta: credit), streamClosed: closed)
     }
 
-    /// Resets the stream (`WindowUpdate|RST`): both directions end at once and the stream is gone. Also refuses a
-    /// stream the peer opened.
+    /// Resets the stream (`WindowUpdate|RST`): both directions end at once and the stream is gone. To refuse a stream
+    /// the peer opened, use ``refuseStream(_:)``.
     public mutating func resetStream(_ streamID: UInt32) -> SendFrameAction {
         guard let index = self.streams.index(forKey: streamID) else { return .none }
         self.removeStream(at: index)
         return .send(.windowUpdate(streamID: streamID, flags: .rst, delta: 0), streamClosed: true)
     }
 
+    /// Refuses a stream the peer opened that the application will not take (it has no handler for inbound streams, or
+    /// setting one up failed): RST, and the stream is gone. The RST counts against the same bound as the session's
+    /// own refusals (``connectionWritabilityChanged(isWritable:)``); beyond it the session fails instead.
+    ///
+    /// - Returns: ``ReceivedFrameAction/refuseStream(_:)`` with the RST to send,
+    ///   ``ReceivedFrameAction/protocolViolation(_:goAway:)`` beyond the bound, or ``ReceivedFrameAction/none`` for a
+    ///   stream that is gone. A stream that was accepted already is reset without counting.
+    public mutating func refuseStream(_ streamID: UInt32) -> ReceivedFrameAction {
+        guard let index = self.streams.index(forKey: streamID) else { return .none }
+        switch self.streams.values[index].acknowledgement {
+        case .owedToPeer:
+            do throws(YamuxError) {
+                let reset = try self.refusal(streamID)
+                self.removeStream(at: index)
+                return .refuseStream(reset)
+            } catch {
+                return self.fail(error)
+            }
+        case .awaitingPeer, .acknowledged:
+            self.removeStream(at: index)
+            return .refuseStream(.windowUpdate(streamID: streamID, flags: .rst, delta: 0))
+        }
+    }
+
     /// The application consumed `count` bytes of `streamID`'s data: once half the window is consumed, returns the
-    /// Window Update crediting it back (grown by auto-tuning when the window is the bottleneck).
+    /// Window Update crediting it back (grown by auto-tuning when the window is the bottleneck, except on a stream
+    /// the application closed).
     public mutating func consumed(_ count: Int, streamID: UInt32, now: NIODeadline) -> SendFrameAction {
         guard self.isActive, let index = self.streams.index(forKey: streamID) else { return .none }
         guard let header = self.credit(count, at: index, now: now) else { return .none }
@@ -514,6 +592,21 @@ public struct YamuxSessionStateMachine {
         self.lastPingOpaque &+= 1
         self.outstandingPing = (self.lastPingOpaque, now)
         return .send(.ping(opaque: self.lastPingOpaque, ack: false))
+    }
+
+    // MARK: - The connection
+
+    /// Reports whether the connection takes more frames now (NIO's `Channel.isWritable`); it is taken to be writable
+    /// until reported otherwise.
+    ///
+    /// While it is not, the peer is not reading what we send, and every frame we answer with would pile up in our
+    /// outbound buffer. So ping requests are then not answered, and at most
+    /// ``YamuxConstants/maximumRefusalsWhileNotWritable`` RSTs refusing the peer's streams are produced (the count
+    /// restarts when the connection is writable again); the next refusal ends the session with
+    /// ``YamuxError/Code/refusalBacklogExceeded`` instead of queueing another RST.
+    public mutating func connectionWritabilityChanged(isWritable: Bool) {
+        self.connectionIsWritable = isWritable
+        if isWritable { self.refusalsWhileNotWritable = 0 }
     }
 
     /// Ends the session with Go Away and `code`. The peer (a libp2p fork) closes the whole session on it.

@@ -36,7 +36,8 @@ struct YamuxStreamStateMachine {
     let streamID: UInt32
     private(set) var state: State
     private(set) var acknowledgement: Acknowledgement
-    /// The application closed the stream while the peer still sends: data is drained and credited back at once.
+    /// The application closed the stream while the peer still sends: data is drained and credited back without
+    /// waiting for a reader, and the window is no longer auto-tuned.
     private(set) var detached: Bool
     /// Bytes we may still send.
     private(set) var sendWindow: UInt64
@@ -196,9 +197,20 @@ struct YamuxStreamStateMachine {
         }
     }
 
-    /// The application let go of the stream: whatever the peer still sends is drained.
-    mutating func detach() {
+    /// The application let go of the stream: the bytes it held unread are dropped, and whatever the peer still sends
+    /// is drained.
+    ///
+    /// The dropped bytes count as consumed. The peer's send window still has them debited; left out, they could hold
+    /// back the half-window credit forever and stall a peer that keeps writing after our FIN. Once every received
+    /// byte counts as consumed, `receiveWindow == receiveWindowLimit − consumedSinceUpdate`, so the peer has window
+    /// left whenever no credit is due.
+    ///
+    /// - Returns: The credit to send now, if the dropped bytes make a Window Update due.
+    mutating func detach() -> UInt32? {
         self.detached = true
+        guard self.canReceive else { return nil }
+        self.recordConsumed(Int(self.unconsumedBytes))
+        return self.takeDueCredit(now: nil, tuning: nil)?.credit
     }
 
     // MARK: - Flow control
@@ -219,15 +231,31 @@ struct YamuxStreamStateMachine {
     /// Credit is sent once the consumed bytes reach half the window, and is exactly those bytes (go and rust both do
     /// this). When that half window was used in less than ``YamuxConstants/autoTuningRoundTrips`` round trips the
     /// window is the bottleneck, so it doubles, within `tuning`'s limits (rust `FlowController::next_window_update`).
+    ///
+    /// A detached stream is never tuned: nobody reads it, so a larger window would only hold the session's budget.
     mutating func consumed(_ count: Int, now: NIODeadline, tuning: AutoTuning?) -> (credit: UInt32, growth: UInt32)? {
         guard self.canReceive else { return nil }
+        self.recordConsumed(count)
+        return self.takeDueCredit(now: now, tuning: self.detached ? nil : tuning)
+    }
+
+    /// Bytes received that have not been reported consumed (held by the application, or in flight to it).
+    private var unconsumedBytes: UInt32 {
+        self.receiveWindowLimit - self.receiveWindow - self.consumedSinceUpdate
+    }
+
+    private mutating func recordConsumed(_ count: Int) {
         // Never credit more than was received: the caller may only report bytes it was given.
-        let outstanding = self.receiveWindowLimit - self.receiveWindow - self.consumedSinceUpdate
-        self.consumedSinceUpdate += UInt32(clamping: min(count, Int(outstanding)))
+        self.consumedSinceUpdate += UInt32(clamping: min(count, Int(self.unconsumedBytes)))
+    }
+
+    /// The credit to send once half the window has been consumed, grown by `tuning` if given (`now` is then the
+    /// time of consumption).
+    private mutating func takeDueCredit(now: NIODeadline?, tuning: AutoTuning?) -> (credit: UInt32, growth: UInt32)? {
         guard self.consumedSinceUpdate >= self.receiveWindowLimit / 2 else { return nil }
 
         var growth: UInt32 = 0
-        if let tuning, let roundTripTime = tuning.roundTripTime,
+        if let now, let tuning, let roundTripTime = tuning.roundTripTime,
             now - self.lastWindowUpdate < roundTripTime * YamuxConstants.autoTuningRoundTrips
         {
             let doubled = UInt64(self.receiveWindowLimit) * 2
@@ -244,7 +272,7 @@ struct YamuxStreamStateMachine {
         let credit = self.consumedSinceUpdate + growth
         self.receiveWindow += credit
         self.consumedSinceUpdate = 0
-        self.lastWindowUpdate = now
+        if let now { self.lastWindowUpdate = now }
         return (credit, growth)
     }
 }

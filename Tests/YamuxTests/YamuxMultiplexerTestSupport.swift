@@ -182,6 +182,17 @@ final class StreamRecorder: ChannelInboundHandler, @unchecked Sendable {
     var yamuxErrorCodes: [YamuxError.Code] { self.errors.compactMap { ($0 as? YamuxError)?.code } }
 }
 
+/// Records the errors that reach it, e.g. in the parent pipeline behind the multiplexer. Used only on the event loop.
+final class ErrorRecorder: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = Never
+    var errors: [any Error] = []
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.errors.append(error)
+        context.fireErrorCaught(error)
+    }
+}
+
 /// Collects channels from an initializer. Used only on the event loop.
 final class ChannelCollector: @unchecked Sendable {
     private(set) var channels: [any Channel] = []
@@ -206,5 +217,22 @@ extension ByteBuffer {
         var result = lhs
         result.writeImmutableBuffer(rhs)
         return result
+    }
+}
+
+/// Records how a future ended. On an `EmbeddedEventLoop` a test cannot `wait()` for a future that may never complete:
+/// nothing else would run the loop. Used only on the event loop.
+final class FutureOutcome<Value: Sendable>: @unchecked Sendable {
+    private(set) var result: Result<Value, any Error>?
+
+    init(_ future: EventLoopFuture<Value>) {
+        future.whenComplete { self.result = $0 }
+    }
+
+    var succeeded: Bool {
+        switch self.result {
+        case .success: return true
+        case .failure, .none: return false
+        }
     }
 }

@@ -224,6 +224,32 @@ private let kib = 1024
         #expect(serverRecorder.received.readableBytes == 256 * kib)
     }
 
+    @Test func closeCreditsUnreadDataSoThePeerCanFinishWriting() throws {
+        // The server's stream reads only when asked, and never does: the client's first 256 KiB stay unread.
+        let serverRecorder = StreamRecorder()
+        let pair = try EmbeddedYamuxPair(
+            serverStreamInitializer: EmbeddedYamuxPair.adding(autoRead: false) { [serverRecorder] }
+        )
+        let recorder = StreamRecorder()
+        let stream = try pair.openClientStream { [recorder] }
+        let written = FutureOutcome(stream.writeAndFlush(ByteBuffer.pattern(300 * kib)))
+        try pair.pump()
+        #expect(serverRecorder.received.readableBytes == 0)
+        #expect(written.result == nil)
+        // The server's application gives up on the stream: its unread data is dropped, and must be credited back,
+        // or the client's last 44 KiB wait forever for a window that never reopens.
+        let serverStream = try #require(pair.serverStreams.channels.first)
+        serverStream.close(promise: nil)
+        try pair.pump()
+        #expect(recorder.inputClosed)
+        #expect(written.succeeded, "the client's writer stalled: no credit for the bytes the server dropped")
+        stream.close(mode: .output, promise: nil)
+        try pair.pump()
+        #expect(recorder.inactive)
+        #expect(recorder.errors.isEmpty)
+        #expect(pair.clientMultiplexer.streamCount == 0 && pair.serverMultiplexer.streamCount == 0)
+    }
+
     @Test func failingInboundInitializerResetsTheStream() throws {
         struct Refused: Error {}
         let pair = try EmbeddedYamuxPair(serverStreamInitializer: { channel in
@@ -265,14 +291,87 @@ private let kib = 1024
         pair.server.close(promise: nil)
         let goAway = try #require(try pair.server.readOutbound(as: ByteBuffer.self))
         #expect(goAway.hexString.hasSuffix("000300000000000000000000"))
+        let parentErrors = ErrorRecorder()
+        try pair.client.pipeline.syncOperations.addHandler(parentErrors)
         try pair.client.writeInbound(goAway)
         pair.loop.run()
+        // The peer ended the session: its streams learn why, but it is no error of the connection.
+        #expect(parentErrors.errors.isEmpty)
         #expect(recorders.allSatisfy { $0.yamuxErrorCodes == [.remoteGoAway] && $0.inactive })
         #expect(streams.allSatisfy { !$0.isActive })
         #expect(!pair.client.isActive)
         #expect(throws: YamuxError.self) {
             try pair.clientMultiplexer.openStream(initializer: EmbeddedYamuxPair.adding { [] }).wait()
         }
+    }
+
+    @Test func refusalsWhileTheConnectionIsNotWritableAreBounded() throws {
+        // The server takes no inbound streams; a hostile client sends SYNs and never reads.
+        let pair = try EmbeddedYamuxPair(serverStreamInitializer: nil)
+        let parentErrors = ErrorRecorder()
+        try pair.server.pipeline.syncOperations.addHandler(parentErrors)
+        pair.server.isWritable = false
+        pair.server.pipeline.fireChannelWritabilityChanged()
+        func syns(from first: UInt32, count: Int) -> ByteBuffer {
+            var frames = ByteBuffer()
+            for index in 0..<count {
+                frames.writeYamuxFrameHeader(.windowUpdate(streamID: first + 2 * UInt32(index), flags: .syn, delta: 0))
+            }
+            return frames
+        }
+        try pair.server.writeInbound(syns(from: 1, count: YamuxConstants.maximumRefusalsWhileNotWritable))
+        var sent = ByteBuffer()
+        while let bytes = try pair.server.readOutbound(as: ByteBuffer.self) { sent.writeImmutableBuffer(bytes) }
+        #expect(sent.readableBytes == 12 * 256)
+        #expect(pair.server.isActive)
+
+        // The next refusal would grow the buffer further: the session ends instead.
+        #expect(throws: YamuxError.self) { try pair.server.writeInbound(syns(from: 513, count: 64)) }
+        sent.clear()
+        while let bytes = try pair.server.readOutbound(as: ByteBuffer.self) { sent.writeImmutableBuffer(bytes) }
+        #expect(sent.hexString == "000300000000000000000001")
+        #expect(!pair.server.isActive)
+        #expect(parentErrors.errors.compactMap { ($0 as? YamuxError)?.code } == [.refusalBacklogExceeded])
+    }
+
+    @Test func pingsAreNotAnsweredWhileTheConnectionIsNotWritable() throws {
+        let pair = try EmbeddedYamuxPair()
+        pair.server.isWritable = false
+        pair.server.pipeline.fireChannelWritabilityChanged()
+        for _ in 0..<100 { try pair.server.writeInbound(try ByteBuffer(hex: "000200010000000000000007")) }
+        #expect(try pair.server.readOutbound(as: ByteBuffer.self) == nil)
+        pair.server.isWritable = true
+        pair.server.pipeline.fireChannelWritabilityChanged()
+        try pair.server.writeInbound(try ByteBuffer(hex: "000200010000000000000008"))
+        #expect(try pair.server.readOutbound(as: ByteBuffer.self)?.hexString == "000200020000000000000008")
+    }
+
+    @Test func lateFramesForAStreamThatIsGoneAreIgnoredAsARace() throws {
+        let pair = try EmbeddedYamuxPair()
+        let recorder = StreamRecorder()
+        let stream = try pair.openClientStream { [recorder] }
+        _ = try pair.client.readOutbound(as: ByteBuffer.self)  // the SYN
+        // The peer accepts, then both sides close: the stream is gone.
+        try pair.client.writeInbound(try ByteBuffer(hex: "000100020000000100000000"))
+        stream.close(promise: nil)
+        try pair.client.writeInbound(try ByteBuffer(hex: "000100040000000100000000"))
+        pair.loop.run()
+        #expect(pair.clientMultiplexer.streamCount == 0)
+        // Frames the peer sent before it learnt of that are dropped, data and all.
+        try pair.client.writeInbound(try ByteBuffer(hex: "00000000000000010000000161"))
+        try pair.client.writeInbound(try ByteBuffer(hex: "000100000000000100001000"))
+        try pair.client.writeInbound(try ByteBuffer(hex: "000100080000000100000000"))
+        pair.loop.run()
+        #expect(pair.client.isActive)
+        #expect(recorder.errors.isEmpty)
+        var sent = ByteBuffer()
+        while let bytes = try pair.client.readOutbound(as: ByteBuffer.self) { sent.writeImmutableBuffer(bytes) }
+        while let header = try sent.readYamuxFrameHeader() {
+            #expect(header.type != .goAway)
+            if header.type == .data { sent.moveReaderIndex(forwardBy: Int(header.length)) }
+        }
+        _ = try pair.openClientStream { [] }
+        #expect(pair.clientMultiplexer.streamCount == 1)
     }
 
     @Test func connectionLossClosesStreamsWithATypedError() throws {
@@ -340,7 +439,8 @@ private let kib = 1024
     enum BadInput: String, CaseIterable, CustomTestStringConvertible {
         case wrongVersion, unknownType, undefinedFlag, synAndAck, pingWithoutSynOrAck, goAwayWithFlags
         case dataForStreamZero, dataForUnopenedStream, windowUpdateForStreamNeverOpenedByUs
-        case dataAfterFIN, dataBeyondWindow, windowOverflow, synWrongParity, synReused, frameTooLarge
+        case dataAfterFIN, firstDataBeyondWindow, dataBeyondWindowOnOpenStream, windowOverflow
+        case synWrongParity, synReused, synBelowHighestID, frameTooLarge
 
         var testDescription: String { self.rawValue }
 
@@ -357,10 +457,20 @@ private let kib = 1024
             case .dataForUnopenedStream: return ["00000000000000040000000161"]
             case .windowUpdateForStreamNeverOpenedByUs: return ["000100000000000300000001"]
             case .dataAfterFIN: return ["000100060000000100000000", "00000000000000010000000161"]
-            case .dataBeyondWindow: return ["00000002000000010004000100" + String(repeating: "00", count: 256 * 1024)]
+            case .firstDataBeyondWindow:
+                return ["00000002000000010004000100" + String(repeating: "00", count: 256 * 1024)]
+            case .dataBeyondWindowOnOpenStream:
+                // Accepted, then the whole window in two frames (nobody reads, so no credit), then one byte more.
+                return [
+                    "000100020000000100000000",
+                    "000000000000000100020000" + String(repeating: "00", count: 128 * 1024),
+                    "000000000000000100020000" + String(repeating: "00", count: 128 * 1024),
+                    "00000000000000010000000161",
+                ]
             case .windowOverflow: return ["0001000200000001ffffffff"]
             case .synWrongParity: return ["000100010000000500000000"]
             case .synReused: return ["000100010000000200000000", "000100010000000200000000"]
+            case .synBelowHighestID: return ["000100010000000600000000", "000100010000000400000000"]
             case .frameTooLarge: return ["000000000000000101000001"]
             }
         }
@@ -373,10 +483,10 @@ private let kib = 1024
             case .dataForStreamZero: return .invalidStreamID
             case .dataForUnopenedStream, .windowUpdateForStreamNeverOpenedByUs: return .unknownStream
             case .dataAfterFIN: return .streamClosed
-            case .dataBeyondWindow: return .receiveWindowExceeded
+            case .firstDataBeyondWindow, .dataBeyondWindowOnOpenStream: return .receiveWindowExceeded
             case .windowOverflow: return .windowOverflow
             case .synWrongParity: return .streamIDParity
-            case .synReused: return .streamIDReused
+            case .synReused, .synBelowHighestID: return .streamIDReused
             case .frameTooLarge: return .frameTooLarge
             }
         }
@@ -400,7 +510,7 @@ private let kib = 1024
         #expect(!pair.client.isActive)
         #expect(!stream.isActive)
         #expect(recorder.yamuxErrorCodes == [input.code])
-        // Further bytes are ignored, not a crash.
-        try? pair.client.writeInbound(try ByteBuffer(hex: "000100010000000200000000"))
+        // Further bytes are ignored, not a crash (the closed channel may or may not refuse them).
+        _ = try? pair.client.writeInbound(try ByteBuffer(hex: "000100010000000200000000"))
     }
 }

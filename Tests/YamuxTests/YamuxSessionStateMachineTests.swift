@@ -117,6 +117,41 @@ private let initialWindow = 256 * 1024
         #expect(client.session.streamCount == 0)
     }
 
+    /// The application closes a stream while it still holds unread data that fills more than half the window (or all
+    /// of it). Those bytes are dropped with the stream; unless they are credited back, the peer's writer never gets
+    /// another Window Update and stalls.
+    @Test(arguments: [200 * kib, initialWindow])
+    func closeStreamCreditsTheDataTheApplicationLeftUnread(unread: Int) throws {
+        var client = YamuxTestPeer(role: .initiator)
+        var server = YamuxTestPeer(role: .responder)
+        server.autoConsume = false
+        let streamID = try client.open()
+        try client.sendData(.pattern(unread), on: streamID)
+        pump(&client, &server)
+        #expect(server.received[streamID]?.readableBytes == unread)
+        #expect(client.session.sendWindow(streamID: streamID) == initialWindow - unread)
+
+        server.send(server.session.closeStream(streamID: streamID))
+        pump(&client, &server)
+        #expect(client.inputClosed == [streamID])
+        // The client still writes 1 MiB after the server's FIN: every round must make progress.
+        var remaining = ByteBuffer.pattern(1024 * kib)
+        var rounds = 0
+        while remaining.readableBytes > 0 {
+            rounds += 1
+            try #require(rounds < 100)
+            let before = remaining.readableBytes
+            remaining = try client.sendData(remaining, on: streamID)
+            pump(&client, &server)
+            try #require(remaining.readableBytes < before, "the writer stalled: no credit for the dropped bytes")
+        }
+        #expect(server.received[streamID]?.readableBytes == unread)
+        client.send(client.session.closeOutput(streamID: streamID))
+        pump(&client, &server)
+        #expect(server.session.streamCount == 0 && client.session.streamCount == 0)
+        #expect(server.violation == nil && client.violation == nil)
+    }
+
     @Test func tenThousandSequentialStreams() throws {
         var client = YamuxTestPeer(role: .initiator)
         var server = YamuxTestPeer(role: .responder)
@@ -314,6 +349,28 @@ private let initialWindow = 256 * 1024
         }
     }
 
+    @Test func dataDrainedFromAStreamTheApplicationClosedIsNotAutoTuned() throws {
+        var client = YamuxTestPeer(role: .initiator)
+        var server = YamuxTestPeer(role: .responder)
+        // A 50 ms round trip: a live stream consumed this fast would double its window on every update.
+        server.send(server.session.sendPing(now: .uptimeNanoseconds(0)))
+        pump(&client, &server, now: .uptimeNanoseconds(50_000_000))
+        let streamID = try client.open()
+        pump(&client, &server, now: .uptimeNanoseconds(50_000_000))
+        server.send(server.session.closeStream(streamID: streamID))
+        pump(&client, &server, now: .uptimeNanoseconds(50_000_000))
+        var remaining = ByteBuffer.pattern(2048 * kib)
+        while remaining.readableBytes > 0 {
+            let before = remaining.readableBytes
+            remaining = try client.sendData(remaining, on: streamID)
+            pump(&client, &server, now: .uptimeNanoseconds(50_000_000))
+            try #require(remaining.readableBytes < before)
+        }
+        // Nobody reads a closed stream: growing its window would only spend the session's budget.
+        #expect(server.session.receiveWindowLimit(streamID: streamID) == initialWindow)
+        #expect(client.session.sendWindow(streamID: streamID) <= initialWindow)
+    }
+
     @Test func autoTuningRespectsTheSessionReceiveBudget() throws {
         var configuration = YamuxConfiguration()
         configuration.maximumSessionReceiveWindow = 2 * initialWindow + 64 * kib
@@ -350,10 +407,54 @@ private let initialWindow = 256 * 1024
         #expect(client.violation == nil)
     }
 
-    @Test func pingNamingAStreamIsEchoedWithThatStream() throws {
+    @Test func pingNamingALiveStreamIsAnsweredOnStreamZeroAsRustDoes() throws {
         var server = YamuxTestPeer(role: .responder)
+        server.receive(try ByteBuffer(hex: "000100010000000700000000"))
+        _ = server.takeOutbound()
         server.receive(try ByteBuffer(hex: "000200010000000700000005"))
-        #expect(server.outbound.hexString == "000200020000000700000005")
+        #expect(server.outbound.hexString == "000200020000000000000005")
+        #expect(server.violation == nil)
+    }
+
+    @Test(arguments: ["000200010000000700000005", "000200010000000400000005"])
+    func pingNamingAStreamThatIsNotLiveIsIgnoredAsRustDoes(hex: String) throws {
+        // Stream 7 was never opened, and stream 4 would be ours: neither is live, so no answer and no violation.
+        var server = YamuxTestPeer(role: .responder)
+        server.receive(try ByteBuffer(hex: hex))
+        #expect(server.outbound.readableBytes == 0)
+        #expect(server.violation == nil)
+        #expect(server.session.isActive)
+    }
+
+    @Test func pingResponseNamingAStreamIsMatchedByItsOpaqueValue() throws {
+        var client = YamuxTestPeer(role: .initiator)
+        client.send(client.session.sendPing(now: .uptimeNanoseconds(0)))
+        client.receive(try ByteBuffer(hex: "000200020000000300000001"), now: .uptimeNanoseconds(1_000))
+        #expect(client.roundTripTimes == [.microseconds(1)])
+    }
+
+    @Test func goAwayNamingAStreamStillEndsTheSessionAsInGoAndRust() throws {
+        var client = YamuxTestPeer(role: .initiator)
+        var server = YamuxTestPeer(role: .responder)
+        let streamID = try client.open()
+        pump(&client, &server)
+        client.receive(try ByteBuffer(hex: "000300000000000100000000"))
+        #expect(client.goAway == .normal)
+        #expect(client.violation == nil)
+        #expect(client.outbound.readableBytes == 0)
+        #expect(!client.session.isActive)
+        #expect(client.session.sendWindow(streamID: streamID) == 0)
+    }
+
+    @Test func pingRequestsAreNotAnsweredWhileTheConnectionIsNotWritable() throws {
+        var server = YamuxTestPeer(role: .responder)
+        server.session.connectionWritabilityChanged(isWritable: false)
+        for _ in 0..<1000 { server.receive(try ByteBuffer(hex: "000200010000000000000005")) }
+        #expect(server.outbound.readableBytes == 0)
+        #expect(server.violation == nil)
+        server.session.connectionWritabilityChanged(isWritable: true)
+        server.receive(try ByteBuffer(hex: "000200010000000000000006"))
+        #expect(server.outbound.hexString == "000200020000000000000006")
     }
 
     @Test(arguments: [YamuxGoAwayCode.normal, .protocolError, .internalError])
@@ -438,6 +539,99 @@ private let initialWindow = 256 * 1024
         #expect(server.outbound.readableBytes >= 12)
     }
 
+    @Test func ackBacklogIsClampedToTheSpecBoundOf256() throws {
+        var configuration = YamuxConfiguration()
+        configuration.maximumAckBacklog = 1000
+        #expect(configuration.maximumAckBacklog == 256)
+        configuration.maximumAckBacklog = 0
+        #expect(configuration.maximumAckBacklog == 1)
+        configuration.maximumAckBacklog = 16
+        #expect(configuration.maximumAckBacklog == 16)
+
+        configuration.maximumAckBacklog = .max
+        var client = YamuxTestPeer(role: .initiator, configuration: configuration)
+        for _ in 0..<256 { _ = try client.open() }
+        #expect(client.session.openStreamError?.code == .ackBacklogFull)
+    }
+
+    /// SYNs sent as fast as possible to a server that refuses them all (it takes no streams at all).
+    private func synFlood(_ server: inout YamuxTestPeer, from first: UInt32, count: Int) {
+        var frames = ByteBuffer()
+        for index in 0..<count {
+            frames.writeYamuxFrameHeader(.windowUpdate(streamID: first + 2 * UInt32(index), flags: .syn, delta: 0))
+        }
+        server.receive(frames)
+    }
+
+    @Test func refusalsWhileTheConnectionIsNotWritableAreBounded() throws {
+        var configuration = YamuxConfiguration()
+        configuration.maximumConcurrentStreams = 0
+        var server = YamuxTestPeer(role: .responder, configuration: configuration)
+        // While our output flows, refusals are not limited.
+        synFlood(&server, from: 1, count: 1000)
+        #expect(server.refused.count == 1000)
+        _ = server.takeOutbound()
+
+        // The peer stops reading: up to the bound, each SYN still gets its RST.
+        server.session.connectionWritabilityChanged(isWritable: false)
+        synFlood(&server, from: 2001, count: YamuxConstants.maximumRefusalsWhileNotWritable)
+        #expect(server.refused.count == 1000 + 256)
+        #expect(server.violation == nil)
+        // It read again for a moment: the count starts over.
+        server.session.connectionWritabilityChanged(isWritable: true)
+        server.session.connectionWritabilityChanged(isWritable: false)
+        synFlood(&server, from: 3001, count: 256)
+        #expect(server.refused.count == 1000 + 512)
+        #expect(server.violation == nil)
+        _ = server.takeOutbound()
+
+        // One more is not queued: the session ends instead.
+        synFlood(&server, from: 4001, count: 1)
+        #expect(server.refused.count == 1000 + 512)
+        #expect(server.violation?.code == .refusalBacklogExceeded)
+        #expect(server.violation?.isProtocolViolation == true)
+        #expect(server.takeOutbound().hexString == "000300000000000000000001")
+        #expect(!server.session.isActive)
+    }
+
+    @Test func refusalsByTheApplicationCountAgainstTheSameBound() throws {
+        var server = YamuxTestPeer(role: .responder)
+        server.autoAccept = false
+        server.session.connectionWritabilityChanged(isWritable: false)
+        var refused: [UInt32] = []
+        for index in 0..<YamuxConstants.maximumRefusalsWhileNotWritable {
+            let streamID = UInt32(2 * index + 1)
+            synFlood(&server, from: streamID, count: 1)
+            guard case .refuseStream(let reset) = server.session.refuseStream(streamID) else {
+                Issue.record("stream \(streamID) was not refused")
+                return
+            }
+            #expect(reset == .windowUpdate(streamID: streamID, flags: .rst, delta: 0))
+            refused.append(streamID)
+        }
+        #expect(server.session.streamCount == 0)
+        synFlood(&server, from: 513, count: 1)
+        guard case .protocolViolation(let error, let goAway) = server.session.refuseStream(513) else {
+            Issue.record("the refusal beyond the bound was queued")
+            return
+        }
+        #expect(error.code == .refusalBacklogExceeded)
+        #expect(goAway == .goAway(.protocolError))
+        #expect(!server.session.isActive)
+    }
+
+    @Test func resetOfAnAcceptedStreamIsNotCountedAsARefusal() throws {
+        var server = YamuxTestPeer(role: .responder)
+        server.session.connectionWritabilityChanged(isWritable: false)
+        for index in 0..<(YamuxConstants.maximumRefusalsWhileNotWritable + 10) {
+            let streamID = UInt32(2 * index + 1)
+            synFlood(&server, from: streamID, count: 1)
+            server.send(server.session.resetStream(streamID))
+        }
+        #expect(server.violation == nil)
+        #expect(server.session.isActive)
+    }
+
     // MARK: - Bad input, by name (Go Away with protocol error, typed error, no crash)
 
     @Test func badInputWrongVersion() throws {
@@ -479,6 +673,11 @@ private let initialWindow = 256 * 1024
     @Test func badInputDataForAStreamThePeerNeverOpened() throws {
         // Stream 1 (the client's parity) was never opened with SYN.
         try expectViolation(.unknownStream, "00000000000000010000000161")
+    }
+
+    @Test func badInputDataForAnIDAboveTheHighestThePeerOpened() throws {
+        // The peer opened stream 1; stream 3 was never opened, so this cannot be a late frame.
+        try expectViolation(.unknownStream, "000100010000000100000000", "00000000000000030000000161")
     }
 
     @Test func badInputWindowUpdateForAStreamWeNeverOpened() throws {
@@ -588,6 +787,43 @@ private let initialWindow = 256 * 1024
         #expect(server.session.streamCount == 0 && client.session.streamCount == 0)
         server.receive(windowUpdate(streamID, delta: 1))
         #expect(server.violation == nil)
+        #expect(server.outbound.readableBytes == 0)
+    }
+
+    @Test func raceDataAfterBothSidesClosedIsDrained() throws {
+        var client = YamuxTestPeer(role: .initiator)
+        var server = YamuxTestPeer(role: .responder)
+        let streamID = try client.open()
+        try client.sendData(ByteBuffer(string: "a"), on: streamID, close: true)
+        pump(&client, &server)
+        try server.sendData(ByteBuffer(string: "b"), on: streamID, close: true)
+        pump(&client, &server)
+        #expect(server.session.streamCount == 0)
+        // The stream is gone: late data is drained, whoever is at fault, and the session goes on.
+        var late = ByteBuffer()
+        late.writeYamuxDataFrame(streamID: streamID, payload: .pattern(100))
+        server.receive(late)
+        #expect(server.violation == nil)
+        #expect(server.received[streamID] == ByteBuffer(string: "a"))
+        #expect(server.outbound.readableBytes == 0)
+        #expect(try client.open() == streamID + 2)
+    }
+
+    @Test func raceFramesForAStreamThePeerResetAreIgnored() throws {
+        var client = YamuxTestPeer(role: .initiator)
+        var server = YamuxTestPeer(role: .responder)
+        let streamID = try client.open()
+        pump(&client, &server)
+        client.send(client.session.resetStream(streamID))
+        pump(&client, &server)
+        #expect(server.reset == [streamID])
+        var late = ByteBuffer()
+        late.writeYamuxDataFrame(streamID: streamID, payload: .pattern(100))
+        late.writeYamuxFrameHeader(.windowUpdate(streamID: streamID, delta: 100))
+        late.writeYamuxFrameHeader(.windowUpdate(streamID: streamID, flags: .fin, delta: 0))
+        server.receive(late)
+        #expect(server.violation == nil)
+        #expect(server.received[streamID] == nil)
         #expect(server.outbound.readableBytes == 0)
     }
 

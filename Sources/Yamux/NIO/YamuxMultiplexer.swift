@@ -25,10 +25,17 @@ public typealias YamuxStreamInitializer = @Sendable (any Channel) -> EventLoopFu
 /// the child. A peer's RST surfaces as ``YamuxError/Code/streamReset`` and closes the child.
 ///
 /// Session behaviour: a ping measures the round-trip time when the session starts and every
-/// ``YamuxConfiguration/roundTripPingInterval``; the peer's pings are answered (dropped while the connection is not
-/// writable, so a peer cannot grow our outbound buffer with them). Closing the parent channel sends Go Away (normal).
-/// A Go Away from the peer or a protocol violation (answered with Go Away, protocol error) closes every stream and
-/// the connection; the error is fired down the parent pipeline and to every open stream.
+/// ``YamuxConfiguration/roundTripPingInterval``; the peer's pings are answered. While the connection is not writable
+/// the peer's pings go unanswered and RSTs refusing its streams are bounded, so a peer that does not read cannot grow
+/// our outbound buffer (``YamuxSessionStateMachine/connectionWritabilityChanged(isWritable:)``). Closing the parent
+/// channel sends Go Away (normal).
+///
+/// How the session ends:
+/// - A Go Away from the peer closes every stream, with ``YamuxError/Code/remoteGoAway``, and the connection. It is
+///   the peer ending the session, not a fault of the connection, so no error is fired down the parent pipeline.
+/// - A protocol violation by the peer is answered with Go Away (protocol error) and closes every stream and the
+///   connection; its error goes to every open stream and is also fired down the parent pipeline.
+/// - The connection closing closes every stream with ``YamuxError/Code/connectionClosed``.
 ///
 /// All state is confined to the channel's event loop; ``openStream(initializer:)`` may be called from anywhere.
 public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
@@ -173,6 +180,7 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         self.context = context
         self.eventLoop = context.eventLoop
         self.outbound = context.channel.allocator.buffer(capacity: 4096)
+        self.session.connectionWritabilityChanged(isWritable: context.channel.isWritable)
         if context.channel.isActive { self.start(context: context) }
     }
 
@@ -228,6 +236,7 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
+        self.session.connectionWritabilityChanged(isWritable: writable)
         for stream in self.streams.values { stream.parentWritabilityChanged(writable) }
         context.fireChannelWritabilityChanged()
     }
@@ -277,11 +286,11 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         case .stream(let event):
             self.handle(event, context: context)
         case .refuseStream(let reset):
+            // Bounded by the session while the connection is not writable.
             self.writeFrame(reset, promise: nil)
             self.flushIfNeeded()
         case .sendPingResponse(let response):
-            // go drops ping responses beyond its backlog too; this bounds what a ping flood can queue.
-            guard context.channel.isWritable else { return }
+            // Only produced while the connection is writable, so a ping flood cannot grow the outbound buffer.
             self.writeFrame(response, promise: nil)
             self.flushIfNeeded()
         case .goAwayReceived(let code):
@@ -303,7 +312,7 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         }
         if event.opened {
             guard let initializer = self.inboundStreamInitializer else {
-                self.send(self.session.resetStream(event.streamID))
+                self.handle(self.session.refuseStream(event.streamID), context: context)
                 return
             }
             let stream = YamuxStreamChannel(multiplexer: self, parent: context.channel, streamID: event.streamID)
@@ -391,11 +400,16 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         self.send(self.session.consumed(count, streamID: streamID, now: context.eventLoop.now))
     }
 
-    /// The stream channel closed: FIN (or RST when `reset`), and forget it.
-    func streamChannelClosed(_ streamID: UInt32, reset: Bool) {
+    /// The stream channel closed: FIN (or RST when `reset`), and forget it. `refused`: it was a stream the peer
+    /// opened whose initializer failed, so the RST refuses it and counts as a refusal.
+    func streamChannelClosed(_ streamID: UInt32, reset: Bool, refused: Bool = false) {
         self.streams.removeValue(forKey: streamID)
-        guard !self.sessionEnded else { return }
-        self.send(reset ? self.session.resetStream(streamID) : self.session.closeStream(streamID: streamID))
+        guard !self.sessionEnded, let context = self.context else { return }
+        if refused {
+            self.handle(self.session.refuseStream(streamID), context: context)
+        } else {
+            self.send(reset ? self.session.resetStream(streamID) : self.session.closeStream(streamID: streamID))
+        }
     }
 
     /// The stream channel has data waiting for the end of the current read burst.

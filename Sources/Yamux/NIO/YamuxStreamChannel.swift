@@ -89,8 +89,8 @@ final class YamuxStreamChannel {
             case .success:
                 self.activate(accept: accept)
             case .failure(let error):
-                // Refuse or abandon the stream: RST, as go does for a stream it cannot accept.
-                self.close(error: error, reset: true)
+                // Refuse (inbound) or abandon (outbound) the stream: RST, as go does for a stream it cannot accept.
+                self.close(error: error, reset: true, refused: accept)
             }
         }
     }
@@ -288,8 +288,9 @@ final class YamuxStreamChannel {
 
     // MARK: - Closing
 
-    /// Closes the channel. `error` (if any) is fired down the pipeline first; `reset` sends RST instead of FIN.
-    private func close(error: (any Error)?, reset: Bool) {
+    /// Closes the channel. `error` (if any) is fired down the pipeline first; `reset` sends RST instead of FIN;
+    /// `refused` says the RST refuses a stream the peer opened and we never accepted.
+    private func close(error: (any Error)?, reset: Bool, refused: Bool = false) {
         let wasActive: Bool
         switch self.lifecycle {
         case .closed:
@@ -302,11 +303,13 @@ final class YamuxStreamChannel {
         self.lifecycle = .closed
         let hadUnsentData = self.pendingWriteBytes > 0
         self.failPendingWrites(error ?? ChannelError.ioOnClosedChannel)
+        // Unread data is dropped here; the session credits it back when the stream is closed (`closeStream`), so a
+        // peer still writing after our FIN gets its window back.
         self.pendingReads.removeAll()
         if self.isLiveOnNetwork {
             self.isLiveOnNetwork = false
             // Data we accepted but could not send would be lost silently behind a FIN: say so with RST.
-            self.multiplexer.streamChannelClosed(self.streamID, reset: reset || hadUnsentData)
+            self.multiplexer.streamChannelClosed(self.streamID, reset: reset || hadUnsentData, refused: refused)
             self.multiplexer.flushIfNeeded()
         } else {
             self.multiplexer.streamChannelClosed(self.streamID, reset: false)
