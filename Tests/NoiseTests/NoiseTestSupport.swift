@@ -26,19 +26,9 @@ enum NoiseTestKeys {
         let peerID: String
     }
 
-    private struct FixtureFile: Decodable {
-        struct Key: Decodable {
-            let key_type: String
-            let kind: String
-            let protobuf_hex: String
-            let derived_peer_id_base58: String?
-        }
-        let keys: [Key]
-    }
-
     /// The spec's test key of `keyType`: Ed25519, secp256k1, ECDSA P-256, or RSA 4096.
     static func fixtureKey(_ keyType: IdentityKeyType) throws -> FixtureKey {
-        let keys = try Fixtures.decode(FixtureFile.self, from: "libp2p_peer_id_keys.json").keys
+        let keys = try PeerIDKeyVector.all()
         let name = keyType.description.lowercased()
         let privateKey = try #require(keys.first { $0.kind == "private" && $0.key_type.lowercased() == name })
         let publicKey = try #require(keys.first { $0.kind == "public" && $0.key_type.lowercased() == name })

@@ -5,18 +5,8 @@ import Testing
 /// Keys and peer IDs: every key in `libp2p_peer_id_keys.json` (the peer-ids spec vectors), signing
 /// and verification for all four key types, peer ID text forms, and malformed input by name.
 @Suite struct IdentityTests {
-    struct VectorFile: Decodable {
-        struct Key: Decodable {
-            let key_type: String
-            let kind: String
-            let protobuf_hex: String
-            let derived_peer_id_base58: String?
-        }
-        let keys: [Key]
-    }
-
-    static func vectors() throws -> [VectorFile.Key] {
-        try Fixtures.decode(VectorFile.self, from: "libp2p_peer_id_keys.json").keys
+    static func vectors() throws -> [PeerIDKeyVector] {
+        try PeerIDKeyVector.all()
     }
 
     static func keyType(_ name: String) throws -> IdentityKeyType {

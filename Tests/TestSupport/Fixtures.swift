@@ -26,6 +26,20 @@ public enum Fixtures {
     }
 }
 
+/// One entry of `libp2p_peer_id_keys.json` (the peer-ids spec vectors), as the file spells it.
+public struct PeerIDKeyVector: Decodable, Sendable {
+    public let key_type: String
+    public let kind: String
+    public let protobuf_hex: String
+    public let derived_peer_id_base58: String?
+
+    /// Every key in the file, public and private, in file order.
+    public static func all() throws -> [PeerIDKeyVector] {
+        struct File: Decodable { let keys: [PeerIDKeyVector] }
+        return try Fixtures.decode(File.self, from: "libp2p_peer_id_keys.json").keys
+    }
+}
+
 /// Errors raised by test helpers themselves.
 public struct TestSupportError: Error, CustomStringConvertible {
     public let description: String

@@ -115,7 +115,7 @@ final class ConnectionUpgrade: @unchecked Sendable {
         }
         // Lazily, the handshake runs before the listener's answer; a refusal is still reported
         // as the negotiation's failure.
-        let negotiationFailed: (any Error) -> Void = { error in
+        let negotiationFailed: @Sendable (any Error) -> Void = { error in
             self.perform(self.machine.securityNegotiationFailed(error, at: .now()))
         }
         do {
