@@ -48,7 +48,10 @@ public enum NetworkEmulatorCleanup {
                 source.setEventHandler {
                     Self.stopAll()
                     signal(number, SIG_DFL)
-                    raise(number)
+                    // To the process, not with raise(): this handler runs on a dispatch worker
+                    // thread, which blocks signals, so a thread-directed signal would stay pending
+                    // and the run would go on over stopped paths.
+                    kill(getpid(), number)
                 }
                 source.resume()
                 state.signalSources[number] = SignalSource(source)

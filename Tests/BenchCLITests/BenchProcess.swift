@@ -86,6 +86,7 @@ final class BenchProcess: @unchecked Sendable {
         let signalled: Bool
         var description: String { self.signalled ? "killed by signal \(self.status)" : "exit \(self.status)" }
         static func code(_ status: Int32) -> Exit { Exit(status: status, signalled: false) }
+        static func signal(_ number: Int32) -> Exit { Exit(status: number, signalled: true) }
     }
 
     private let process: Process
@@ -126,6 +127,8 @@ final class BenchProcess: @unchecked Sendable {
     var stdout: String { self.stdoutCollector.text }
     /// Everything written to stderr so far.
     var stderr: String { self.stderrCollector.text }
+    /// Whether the process has ended.
+    var hasExited: Bool { !self.process.isRunning }
     /// The complete lines of stdout so far.
     var stdoutLines: [String] { Self.completeLines(self.stdout) }
 
