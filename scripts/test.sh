@@ -3,7 +3,9 @@
 #   1. swift test: unit, back-to-back, handler and loopback/emulated integration tests;
 #   2. the allocation gate of the micro-benchmarks in Benchmarks/;
 #   3. bench --quick --check: a short real run at loopback and one emulated RTT that fails when the
-#      measured round trips or early negotiation's saving differ from the protocol model.
+#      measured round trips or early negotiation's saving differ from the protocol model;
+#   4. scripts/interop.sh: upgrades to and from py-libp2p (installed from PyPI; skipped, saying so,
+#      when it cannot be installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -25,3 +27,6 @@ echo "== bench --quick --check" >&2
 results_root="${TMPDIR:-/tmp}/upgradebench-check-$$"
 trap 'rm -rf "$results_root"' EXIT
 swift run -c release bench --quick --check --results "$results_root" --name check
+
+echo "== interoperability with py-libp2p" >&2
+scripts/interop.sh
