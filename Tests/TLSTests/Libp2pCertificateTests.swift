@@ -331,6 +331,13 @@ import Testing
     /// A valid libp2p certificate for an RSA key, self-signed with RSASSA-PSS over `hash` and MGF1
     /// over `maskHash`.
     func pssCertificate(hash: String, maskHash: String) throws -> (certificate: [UInt8], identity: IdentityPrivateKey) {
+        try self.rsaCertificate(signature: .rsaPSS(hash: hash, maskHash: maskHash))
+    }
+
+    /// A valid libp2p certificate for the shared RSA key, self-signed with `signature`.
+    func rsaCertificate(
+        signature: OpenSSLCertificate.SelfSignatureScheme
+    ) throws -> (certificate: [UInt8], identity: IdentityPrivateKey) {
         let identity = try TLSTestSupport.identity(1)
         let key = try Self.rsaKey.get()
         let certificate = try Libp2pCertificate(
@@ -338,7 +345,7 @@ import Testing
             notBefore: self.now - 3600,
             notAfter: self.now + 3600,
             extensions: [try self.libp2pExtension(identity, for: key)],
-            signature: .rsaPSS(hash: hash, maskHash: maskHash)
+            signature: signature
         )
         return (try certificate.derEncoded, identity)
     }
@@ -379,15 +386,8 @@ import Testing
     }
 
     @Test func rsaPKCS1SelfSignatureWithSHA256IsAccepted() throws {
-        let identity = try TLSTestSupport.identity(1)
-        let key = try Self.rsaKey.get()
-        let certificate = try Libp2pCertificate(
-            key: key,
-            notBefore: self.now - 3600,
-            notAfter: self.now + 3600,
-            extensions: [try self.libp2pExtension(identity, for: key)]
-        )
-        #expect(try Libp2pCertificate.verify(chain: [certificate.derEncoded], now: self.now).peerID == identity.peerID)
+        let (der, identity) = try self.rsaCertificate(signature: .keyDefault)
+        #expect(try Libp2pCertificate.verify(chain: [der], now: self.now).peerID == identity.peerID)
     }
 
     @Test func garbageBytesAreRejected() {

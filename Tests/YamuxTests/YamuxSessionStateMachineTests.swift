@@ -775,7 +775,9 @@ private let initialWindow = 256 * 1024
         #expect(server.opened == [streamID, next])
     }
 
-    @Test func raceWindowUpdateAfterBothSidesClosedIsIgnored() throws {
+    /// Two peers whose one stream both sides have closed (client sent "a", server "b", each with
+    /// FIN), so that the stream is forgotten.
+    func peersWithAStreamClosedByBothSides() throws -> (client: YamuxTestPeer, server: YamuxTestPeer, streamID: UInt32) {
         var client = YamuxTestPeer(role: .initiator)
         var server = YamuxTestPeer(role: .responder)
         let streamID = try client.open()
@@ -783,6 +785,11 @@ private let initialWindow = 256 * 1024
         pump(&client, &server)
         try server.sendData(ByteBuffer(string: "b"), on: streamID, close: true)
         pump(&client, &server)
+        return (client, server, streamID)
+    }
+
+    @Test func raceWindowUpdateAfterBothSidesClosedIsIgnored() throws {
+        var (client, server, streamID) = try self.peersWithAStreamClosedByBothSides()
         #expect(client.closed == [streamID])
         #expect(server.session.streamCount == 0 && client.session.streamCount == 0)
         server.receive(windowUpdate(streamID, delta: 1))
@@ -791,13 +798,7 @@ private let initialWindow = 256 * 1024
     }
 
     @Test func raceDataAfterBothSidesClosedIsDrained() throws {
-        var client = YamuxTestPeer(role: .initiator)
-        var server = YamuxTestPeer(role: .responder)
-        let streamID = try client.open()
-        try client.sendData(ByteBuffer(string: "a"), on: streamID, close: true)
-        pump(&client, &server)
-        try server.sendData(ByteBuffer(string: "b"), on: streamID, close: true)
-        pump(&client, &server)
+        var (client, server, streamID) = try self.peersWithAStreamClosedByBothSides()
         #expect(server.session.streamCount == 0)
         // The stream is gone: late data is drained, whoever is at fault, and the session goes on.
         var late = ByteBuffer()
