@@ -174,8 +174,8 @@ enum TestedEmulators {
     /// Where netem is missing (this kernel, for one), its setup gets as far as the veth pair and
     /// fails at `tc` with a typed error, leaving no namespace behind; where it exists the path
     /// starts. Either way the netem code runs, not only its detection.
-    @Test func netemSetupEitherStartsOrFailsCleanly() async throws {
-        guard geteuid() == 0, Subprocess.locate("ip") != nil, Subprocess.locate("tc") != nil else { return }
+    @Test(.enabled(if: geteuid() == 0 && Subprocess.locate("ip") != nil && Subprocess.locate("tc") != nil, "needs root, ip and tc"))
+    func netemSetupEitherStartsOrFailsCleanly() async throws {
         let ours = { NetworkNamespaceNames.published().filter { NetworkNamespaceNames.owner(of: $0)?.pid == getpid() } }
         let before = ours()
         do {
@@ -461,8 +461,8 @@ enum TestedEmulators {
     /// A run killed outright leaves its published namespace names behind; the next start removes
     /// names whose owner is gone (here: a process ID that does not exist, and this process's ID
     /// with another start time, as after PID reuse) and keeps names of live owners.
-    @Test func leftoversOfAnInterruptedRunAreRemovedAtTheNextStart() async throws {
-        guard geteuid() == 0, Subprocess.locate("ip") != nil else { return }
+    @Test(.enabled(if: geteuid() == 0 && Subprocess.locate("ip") != nil, "needs root and ip"))
+    func leftoversOfAnInterruptedRunAreRemovedAtTheNextStart() async throws {
         let ownStart = try #require(NetworkNamespaceNames.startTime(of: getpid()))
         let absentPID = try #require(
             (1..<1000).lazy.map { pid_t(4_194_000 - $0) }.first { access("/proc/\($0)", F_OK) != 0 }
@@ -512,8 +512,8 @@ enum TestedEmulators {
 
     /// Root (as here and in CI) must get the TUN emulator: its tests above are generated from
     /// detection, so this keeps them from disappearing unnoticed.
-    @Test func rootCanRunTheTUNEmulator() async {
-        guard geteuid() == 0 else { return }
+    @Test(.enabled(if: geteuid() == 0, "only root can make TUN devices"))
+    func rootCanRunTheTUNEmulator() async {
         let tun = await NetworkEmulator.availability()[.tun]
         #expect(tun?.isAvailable == true, "\(String(describing: tun))")
     }
