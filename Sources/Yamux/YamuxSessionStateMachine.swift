@@ -484,10 +484,19 @@ public struct YamuxSessionStateMachine {
     /// Half-closes our direction with `WindowUpdate|FIN` (go's form).
     public mutating func closeOutput(streamID: UInt32) -> SendFrameAction {
         guard let index = self.streams.index(forKey: streamID), self.streams.values[index].canSend else { return .none }
+        return self.sendFIN(streamID, at: index, credit: 0)
+    }
+
+    /// `WindowUpdate|FIN` carrying `credit` (and ACK if still owed); forgets the stream if that closes it.
+    private mutating func sendFIN(
+        _ streamID: UInt32,
+        at index: Dictionary<UInt32, YamuxStreamStateMachine>.Index,
+        credit: UInt32
+    ) -> SendFrameAction {
         let flags = self.takeAcknowledgementFlags(at: index).union(.fin)
         let closed = self.streams.values[index].sentFIN()
         if closed { self.removeStream(at: index) }
-        return .send(.windowUpdate(streamID: streamID, flags: flags, delta: 0), streamClosed: closed)
+        return .send(.windowUpdate(streamID: streamID, flags: flags, delta: credit), streamClosed: closed)
     }
 
     /// The application is done with the stream: FIN if not sent yet. If the peer has not sent FIN yet the stream
@@ -501,16 +510,12 @@ public struct YamuxSessionStateMachine {
     public mutating func closeStream(streamID: UInt32) -> SendFrameAction {
         guard let index = self.streams.index(forKey: streamID) else { return .none }
         let credit = self.streams.values[index].detach() ?? 0
-        var flags = self.takeAcknowledgementFlags(at: index)
-        var closed = false
         if self.streams.values[index].canSend {
-            flags.insert(.fin)
-            closed = self.streams.values[index].sentFIN()
-            if closed { self.removeStream(at: index) }
-        } else if credit == 0 && flags.isEmpty {
-            return .none
+            return self.sendFIN(streamID, at: index, credit: credit)
         }
-        return .send(.windowUpdate(streamID: streamID, flags: flags, delta: credit), streamClosed: closed)
+        let flags = self.takeAcknowledgementFlags(at: index)
+        guard credit > 0 || !flags.isEmpty else { return .none }
+        return .send(.windowUpdate(streamID: streamID, flags: flags, delta: credit), streamClosed: false)
     }
 
     /// Resets the stream (`WindowUpdate|RST`): both directions end at once and the stream is gone. To refuse a stream

@@ -47,16 +47,12 @@ struct Listen: AsyncParsableCommand {
         var announced = address
         announced.port = listener.port
         announced.peerID = host.peerID
-        do {
-            try printJSONLine(["multiaddr": announced.description, "peer_id": host.peerID.description])
-            await termination.wait()
-        } catch {
-            try? await listener.close()
-            try? await group.shutdownGracefully()
-            throw error
-        }
+        // Closed on every way out, including a failed write of the line (stdout gone).
+        let result = Result { try printJSONLine(["multiaddr": announced.description, "peer_id": host.peerID.description]) }
+        if case .success = result { await termination.wait() }
         try? await listener.close()
         try? await group.shutdownGracefully()
+        try result.get()
     }
 }
 

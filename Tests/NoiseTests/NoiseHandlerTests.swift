@@ -421,8 +421,7 @@ struct NoiseHandlerTests {
         let (handler, rawResponder) = try NoiseHandlerUnderTest.initiatorFacingRawResponder()
         var responder = rawResponder
         var message2 = try responder.message2(payload: try responder.payload(identity: try NoiseTestKeys.identity(2)))
-        let index = message2.readerIndex + offset
-        message2.setInteger(try #require(message2.getInteger(at: index, as: UInt8.self)) ^ 0x80, at: index)
+        try message2.flipBits(0x80, atReadableOffset: offset)
         try handler.expectFailure(.decryptionFailed, delivering: message2)
     }
 
@@ -434,8 +433,7 @@ struct NoiseHandlerTests {
         let (handler, rawInitiator) = try NoiseHandlerUnderTest.responderFacingRawInitiator()
         var initiator = rawInitiator
         var message3 = try initiator.message3(payload: try initiator.payload(identity: try NoiseTestKeys.identity(1)))
-        let index = message3.readerIndex + offset
-        message3.setInteger(try #require(message3.getInteger(at: index, as: UInt8.self)) ^ 0x01, at: index)
+        try message3.flipBits(0x01, atReadableOffset: offset)
         try handler.expectFailure(.decryptionFailed, delivering: message3)
     }
 
@@ -533,5 +531,13 @@ final class InboundRecorder: ChannelInboundHandler {
     var received: [ByteBuffer] = []
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.received.append(Self.unwrapInboundIn(data))
+    }
+}
+
+extension ByteBuffer {
+    /// Flips the `mask` bits of the byte `offset` bytes past the reader index: a corrupted ciphertext.
+    fileprivate mutating func flipBits(_ mask: UInt8, atReadableOffset offset: Int) throws {
+        let index = self.readerIndex + offset
+        self.setInteger(try #require(self.getInteger(at: index, as: UInt8.self)) ^ mask, at: index)
     }
 }

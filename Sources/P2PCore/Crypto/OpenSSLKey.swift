@@ -170,16 +170,10 @@ enum Secp256k1 {
 
     /// The 33-byte compressed form of a SEC1 point already accepted by ``publicKey(point:)``:
     /// a compressed point unchanged, and `04 || X || Y` as `02|03 || X` by the parity of Y (SEC1 §2.3.3).
-    static func compressed(point: [UInt8]) throws -> [UInt8] {
-        switch (point.count, point.first) {
-        case (33, 0x02), (33, 0x03):
-            return point
-        case (65, 0x04):
-            let yIsOdd = point[64] & 1 == 1
-            return [yIsOdd ? 0x03 : 0x02] + point[1..<33]
-        default:
-            throw P2PCoreError.malformedKey("secp256k1 public key must be a 33-byte compressed or 65-byte uncompressed SEC1 point")
-        }
+    static func compressed(point: [UInt8]) -> [UInt8] {
+        guard point.count == 65 else { return point }
+        let yIsOdd = point[64] & 1 == 1
+        return [yIsOdd ? 0x03 : 0x02] + point[1..<33]
     }
 
     static func privateKey(scalar: [UInt8]) throws -> OpenSSLKey {

@@ -55,7 +55,7 @@ public struct IdentityPublicKey: Hashable, Sendable, CustomStringConvertible {
             // or js peer ever sends one, so accepting them costs nothing with those and agrees
             // with go on the ID of any peer that does.
             self.openSSLKey = try Secp256k1.publicKey(point: rawData)
-            self.rawData = try Secp256k1.compressed(point: rawData)
+            self.rawData = Secp256k1.compressed(point: rawData)
         case .ecdsa:
             guard let key = OpenSSLKey.publicKey(spki: rawData), key.baseID == EVPKeyKind.ec else {
                 throw P2PCoreError.malformedKey("ECDSA public key is not a DER SubjectPublicKeyInfo of an EC key")
