@@ -13,7 +13,7 @@ if [ -z "$plugin" ] || [ ! -x "$plugin" ]; then
     exit 1
 fi
 
-# Noise handshake payload (libp2p-wire §4.3). Internal visibility: the generated types are not API.
+# Noise handshake payload (docs/wire.md §4.3). Internal visibility: the generated types are not API.
 protoc \
     --plugin=protoc-gen-swift="$plugin" \
     --proto_path=Sources/Noise/Payload \

@@ -5,7 +5,7 @@ import P2PCore
 
 extension ByteBuffer {
     /// Appends `message` in multistream-select framing: `uvarint(N) || text || '\n'` with N counting
-    /// the newline (libp2p-wire §2.1); an `ls` response nests one such line per protocol
+    /// the newline (docs/wire.md §2.1); an `ls` response nests one such line per protocol
     /// (§2.3). Returns the number of bytes written.
     ///
     /// Writes straight into this buffer, so with enough capacity it does not allocate; for

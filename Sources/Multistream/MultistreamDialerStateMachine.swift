@@ -2,7 +2,7 @@ import NIOCore
 import P2PCore
 
 /// The dialer (initiator) side of multistream-select 1.0, as a pure state machine: bytes in,
-/// actions and bytes out; no channel, no clock, no I/O (libp2p-wire §2.2, §2.5).
+/// actions and bytes out; no channel, no clock, no I/O (docs/wire.md §2.2, §2.5).
 ///
 /// ### Exchange
 /// 1. ``start(output:)`` writes the header and the first proposal together (the pipelining the

@@ -9,7 +9,7 @@ import P2PCore
 public struct MultistreamEncodedProtocol: Hashable, Sendable, CustomStringConvertible {
     /// The protocol ID.
     public let id: ProtocolID
-    /// The whole message: `uvarint(len(id)+1) || id || '\n'` (libp2p-wire §2.1).
+    /// The whole message: `uvarint(len(id)+1) || id || '\n'` (docs/wire.md §2.1).
     public let frame: ByteBuffer
     /// The ID's UTF-8 bytes: the body a received message must have to name this protocol.
     public let body: ByteBuffer

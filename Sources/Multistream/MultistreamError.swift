@@ -54,20 +54,20 @@ public struct MultistreamError: Error, Hashable, CustomStringConvertible {
         private init(_ base: Base) { self.base = base }
 
         /// A length prefix above ``MultistreamFrameDecoder/maximumMessageLength`` (go-multistream
-        /// `ErrTooLarge`, js `MAX_PROTOCOL_LENGTH`; libp2p-wire §2.4).
+        /// `ErrTooLarge`, js `MAX_PROTOCOL_LENGTH`; docs/wire.md §2.4).
         public static let messageTooLong = Code(.messageTooLong)
         /// A length prefix of 0: every message holds at least its newline (go refuses it too).
         public static let emptyMessage = Code(.emptyMessage)
         /// A length prefix that is not a valid unsigned varint (overlong or not minimal).
         public static let malformedVarint = Code(.malformedVarint)
-        /// A message whose last byte is not `\n` (multistream-select framing, libp2p-wire §2.1).
+        /// A message whose last byte is not `\n` (multistream-select framing, docs/wire.md §2.1).
         public static let missingNewline = Code(.missingNewline)
         /// A message that is neither `na`, `ls`, the header, nor a protocol ID starting with `/` on
-        /// one line of UTF-8 (rust-libp2p refuses these as protocol errors; libp2p-wire §2.4).
+        /// one line of UTF-8 (rust-libp2p refuses these as protocol errors; docs/wire.md §2.4).
         public static let invalidProtocolID = Code(.invalidProtocolID)
-        /// An `ls` response whose inner lines do not parse (libp2p-wire §2.3).
+        /// An `ls` response whose inner lines do not parse (docs/wire.md §2.3).
         public static let malformedListResponse = Code(.malformedListResponse)
-        /// The peer's first message is not `/multistream/1.0.0` (spec: "abort"; libp2p-wire §2.2).
+        /// The peer's first message is not `/multistream/1.0.0` (spec: "abort"; docs/wire.md §2.2).
         public static let invalidHeader = Code(.invalidHeader)
         /// A well-formed message that the peer may not send at this point (a second header, `na`
         /// sent to a listener, `ls` sent to a dialer, an `ls` response nobody asked for).
@@ -77,7 +77,7 @@ public struct MultistreamError: Error, Hashable, CustomStringConvertible {
         /// The listener answered `na` to every protocol the dialer proposed.
         public static let noProtocolSupported = Code(.noProtocolSupported)
         /// The listener answered `na` to a protocol the dialer had already started using
-        /// optimistically (lazy mode, libp2p-wire §2.5).
+        /// optimistically (lazy mode, docs/wire.md §2.5).
         public static let protocolRejected = Code(.protocolRejected)
         /// The dialer made more proposals than the listener allows
         /// (``MultistreamListenerStateMachine/defaultMaximumProposals``).

@@ -2,7 +2,7 @@ import NIOCore
 
 /// An incremental decoder of multistream-select messages: it yields each message's body (the
 /// text without length prefix and newline) as a slice of the input, and never reads past the
-/// end of a message, so bytes of the next protocol stay in the buffer (libp2p-wire §2.4,
+/// end of a message, so bytes of the next protocol stay in the buffer (docs/wire.md §2.4,
 /// "Buffering rule").
 ///
 /// Usable on its own (`decode(buffer:)` in a loop), with `NIOSingleStepByteToMessageProcessor`,
@@ -15,7 +15,7 @@ public struct MultistreamFrameDecoder: NIOSingleStepByteToMessageDecoder, Sendab
     ///
     /// The spec sets no limit; this is go-multistream's (`ErrTooLarge` for a length > 1024) and
     /// js-libp2p's (`MAX_PROTOCOL_LENGTH = 1024`, "conforming to go"). rust allows 16383, but
-    /// nothing longer than 1024 interoperates with go and js (libp2p-wire §2.4, §8 item 4).
+    /// nothing longer than 1024 interoperates with go and js (docs/wire.md §2.4, §8 item 4).
     public static let maximumMessageLength = 1024
 
     /// The largest message this decoder accepts.

@@ -2,7 +2,7 @@ import NIOCore
 import P2PCore
 
 /// The listener (responder) side of multistream-select 1.0, as a pure state machine: bytes in,
-/// actions and bytes out; no channel, no clock, no I/O (libp2p-wire §2.2–§2.4).
+/// actions and bytes out; no channel, no clock, no I/O (docs/wire.md §2.2–§2.4).
 ///
 /// ### Exchange
 /// 1. The header: sent by ``start(output:)`` when `sendsHeaderImmediately` (go's listener writes
@@ -175,7 +175,7 @@ public struct MultistreamListenerStateMachine {
     /// Reports the end of input (EOF or channel closed) before negotiation finished.
     ///
     /// rust-libp2p reports EOF right after its `na` as a failed negotiation rather than a protocol
-    /// violation (libp2p-wire §2.5); here that is ``MultistreamError/Code/connectionClosed`` too.
+    /// violation (docs/wire.md §2.5); here that is ``MultistreamError/Code/connectionClosed`` too.
     ///
     /// - Throws: ``MultistreamError`` with code `truncatedMessage` when a message was cut off,
     ///   `connectionClosed` otherwise. Does nothing once negotiation finished or failed.

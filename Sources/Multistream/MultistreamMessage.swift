@@ -2,7 +2,7 @@ import NIOCore
 import P2PCore
 
 /// One multistream-select 1.0 message (libp2p connections spec, multistream-select README;
-/// libp2p-wire §2).
+/// docs/wire.md §2).
 ///
 /// On the wire every message is `uvarint(N) || text || '\n'`, where N counts the text and the
 /// newline; ``NIOCore/ByteBuffer/writeMultistreamMessage(_:)`` and
@@ -20,7 +20,7 @@ public enum MultistreamMessage: Hashable, Sendable {
     case na
     /// `ls`: the dialer asks for the listener's protocols (optional; go answers `na`).
     case ls
-    /// The listener's answer to `ls` (libp2p-wire §2.3).
+    /// The listener's answer to `ls` (docs/wire.md §2.3).
     case lsResponse([ProtocolID])
 
     /// The header's text: `/multistream/1.0.0`.
@@ -49,7 +49,7 @@ extension MultistreamMessage {
     /// Decodes a message from its body: the text between the length prefix and the trailing
     /// newline, as ``NIOCore/ByteBuffer/readMultistreamMessageBody()`` returns it.
     ///
-    /// The rules follow rust-libp2p's `Message::decode` (libp2p-wire §2.4): the header, `na` and
+    /// The rules follow rust-libp2p's `Message::decode` (docs/wire.md §2.4): the header, `na` and
     /// `ls` by exact text; a body that starts with `/` and holds no newline is a protocol ID; any
     /// other body must parse as an `ls` response.
     ///
@@ -78,7 +78,7 @@ extension MultistreamMessage {
     }
 
     /// Parses the body of an `ls` response: `uvarint(len(p)+1) || p || '\n'` per protocol
-    /// (libp2p-wire §2.3). The outer frame's newline is the list's closing `\n`, so the body is
+    /// (docs/wire.md §2.3). The outer frame's newline is the list's closing `\n`, so the body is
     /// just the inner lines, and an empty body is an empty list.
     ///
     /// The number of entries is bounded by the outer message limit: each takes at least 3 bytes,

@@ -1,6 +1,6 @@
 /// A Noise CipherState (Noise §5.1): a ChaCha20-Poly1305 key and a 64-bit message counter.
 ///
-/// After the handshake each direction has its own, with the nonce starting at 0 (libp2p-wire §4.5).
+/// After the handshake each direction has its own, with the nonce starting at 0 (docs/wire.md §4.5).
 /// libp2p never re-keys; the nonce must not reach 2^64−1, so the 2^64−1st message in a direction
 /// fails with ``NoiseError/Code/nonceExhausted`` and the connection must be closed.
 ///

@@ -11,7 +11,7 @@ public struct NoiseConfiguration: Sendable {
     public var expectedRemotePeerID: PeerID?
 
     /// This side's muxers in preference order, sent in the handshake for early muxer negotiation
-    /// (libp2p-wire §6.2). Empty means classic mode: no `extensions` field is sent at all, and the
+    /// (docs/wire.md §6.2). Empty means classic mode: no `extensions` field is sent at all, and the
     /// result never names a muxer, so the upgrader runs multistream-select inside the channel.
     public var muxers: [ProtocolID]
 
@@ -38,7 +38,7 @@ public struct NoiseConfiguration: Sendable {
     }
 }
 
-/// Where a handshake's X25519 static key comes from (libp2p-wire §4.1: separate from the identity
+/// Where a handshake's X25519 static key comes from (docs/wire.md §4.1: separate from the identity
 /// key, never stored on disk, "may be per-connection").
 public enum NoiseStaticKeyMode: Sendable {
     /// A fresh key pair and a fresh identity signature for each connection, as go-libp2p does:

@@ -52,14 +52,14 @@ public struct NoiseError: Error, Hashable, CustomStringConvertible {
         /// A message over a limit: a Noise message above 65535 bytes to send, or a message-1 payload
         /// above ``NoiseConstants/maximumMessage1PayloadLength``.
         public static let messageTooLarge = Code(.messageTooLarge)
-        /// A transport message shorter than the 16-byte tag (libp2p-wire §4.4).
+        /// A transport message shorter than the 16-byte tag (docs/wire.md §4.4).
         public static let frameTooShort = Code(.frameTooShort)
         /// The connection ended in the middle of a frame.
         public static let truncatedFrame = Code(.truncatedFrame)
         /// A ChaCha20-Poly1305 tag that does not verify: wrong key, wrong nonce, or altered bytes.
         public static let decryptionFailed = Code(.decryptionFailed)
         /// An X25519 exchange that gave the all-zero shared secret: the peer sent a low-order point
-        /// (libp2p-wire §4.2).
+        /// (docs/wire.md §4.2).
         public static let lowOrderPublicKey = Code(.lowOrderPublicKey)
         /// A handshake payload that is not a valid `NoiseHandshakePayload` protobuf.
         public static let malformedPayload = Code(.malformedPayload)
@@ -73,11 +73,11 @@ public struct NoiseError: Error, Hashable, CustomStringConvertible {
         public static let invalidSignature = Code(.invalidSignature)
         /// The remote identity is not the peer ID the dialer expected.
         public static let peerIDMismatch = Code(.peerIDMismatch)
-        /// Both sides listed muxers and no entry is common: the handshake must fail (libp2p-wire §6.2).
+        /// Both sides listed muxers and no entry is common: the handshake must fail (docs/wire.md §6.2).
         public static let noCommonMuxer = Code(.noCommonMuxer)
         /// A `stream_muxers` list above ``NoiseConstants/maximumStreamMuxerCount`` entries.
         public static let tooManyMuxers = Code(.tooManyMuxers)
-        /// The nonce would reach 2^64−1: the connection must close (libp2p-wire §4.5).
+        /// The nonce would reach 2^64−1: the connection must close (docs/wire.md §4.5).
         public static let nonceExhausted = Code(.nonceExhausted)
         /// The connection closed before the handshake completed.
         public static let connectionClosedDuringHandshake = Code(.connectionClosedDuringHandshake)

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Splits a byte stream into Noise messages: `len: u16 big-endian || message` (libp2p-wire §4.4).
+/// Splits a byte stream into Noise messages: `len: u16 big-endian || message` (docs/wire.md §4.4).
 ///
 /// The same framing carries the three handshake messages and every transport message. A frame is
 /// handed on as a slice of the input buffer, never copied. The decoder is bounded by the format: a
@@ -40,7 +40,7 @@ public struct NoiseFrameDecoder: NIOSingleStepByteToMessageDecoder {
 }
 
 extension ByteBuffer {
-    /// Writes `message` behind its 2-byte big-endian length (libp2p-wire §4.4). Returns the bytes
+    /// Writes `message` behind its 2-byte big-endian length (docs/wire.md §4.4). Returns the bytes
     /// written.
     /// - Throws: ``NoiseError/Code/messageTooLarge`` above 65535 bytes; nothing is written then.
     @discardableResult

@@ -9,7 +9,7 @@ public struct NoiseHandshakeResult: Sendable, Hashable {
     /// The peer's identity key.
     public let remotePublicKey: IdentityPublicKey
     /// The muxer agreed in the handshake, to start at once without multistream-select; `nil` when
-    /// either side sent no muxer list (libp2p-wire §6.2).
+    /// either side sent no muxer list (docs/wire.md §6.2).
     public let earlyMuxer: ProtocolID?
     /// Whether early muxer negotiation happened (both sides sent lists). When `false` the upgrader
     /// negotiates the muxer with multistream-select inside the secure channel.
@@ -28,7 +28,7 @@ public struct NoiseHandshakeCompletion {
     public var transportCipher: NoiseTransportCipher
 }
 
-/// The libp2p Noise handshake (libp2p-wire §4) as a pure state machine: framed bytes in, framed
+/// The libp2p Noise handshake (docs/wire.md §4) as a pure state machine: framed bytes in, framed
 /// bytes and results out. No channel, no clock, no I/O.
 ///
 /// `Noise_XX_25519_ChaChaPoly_SHA256` with an empty prologue, the libp2p handshake payload in
@@ -45,7 +45,7 @@ public struct NoiseHandshakeCompletion {
 /// once, then both sides feed every received byte to ``receivedBytes(_:into:)``. Outgoing messages
 /// are appended to the `output` buffer the caller passes; the action says when to send it. After
 /// completion, bytes left in the input buffer are transport frames: the initiator may send them in
-/// the same segment as message 3 (libp2p-wire §6.2).
+/// the same segment as message 3 (docs/wire.md §6.2).
 ///
 /// Any error is final: the state machine keeps it and throws it again on every later call, and the
 /// connection must be closed.
@@ -119,7 +119,7 @@ public struct NoiseHandshakeStateMachine {
             self.staticKey = signed
             self.localStatic = signed.keyPair
         }
-        // libp2p's prologue is empty for TCP and WebSocket (libp2p-wire §4.1).
+        // libp2p's prologue is empty for TCP and WebSocket (docs/wire.md §4.1).
         let handshake = NoiseXXHandshakeState(
             role: role,
             prologue: UnsafeRawBufferPointer(start: nil, count: 0),
@@ -223,7 +223,7 @@ public struct NoiseHandshakeStateMachine {
     }
 
     /// Message 1 as received: 32 B of `e` and a payload that should be empty. go ignores a non-empty
-    /// one, rust rejects it; this ignores it up to a bound (libp2p-wire §4.3, §8 item 8).
+    /// one, rust rejects it; this ignores it up to a bound (docs/wire.md §4.3, §8 item 8).
     private func readMessage1(_ message: ByteBuffer, _ handshake: inout NoiseXXHandshakeState) throws {
         let limit = NoiseConstants.dhLength + NoiseConstants.maximumMessage1PayloadLength
         guard message.readableBytes <= limit else {
@@ -249,7 +249,7 @@ public struct NoiseHandshakeStateMachine {
 
     /// The initiator reads message 2 (at least 32 + 48 + 16 = 96 B), verifies the responder's payload
     /// and, when both sides listed muxers, picks one; then writes message 3.
-    /// go checks the peer ID here, before sending message 3; so does this (libp2p-wire §4.3).
+    /// go checks the peer ID here, before sending message 3; so does this (docs/wire.md §4.3).
     private func readMessage2AndWriteMessage3(
         _ message: ByteBuffer,
         _ handshake: inout NoiseXXHandshakeState,

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The transport phase of a Noise connection (libp2p-wire §4.4, §4.5): one CipherState per
+/// The transport phase of a Noise connection (docs/wire.md §4.4, §4.5): one CipherState per
 /// direction, 2-byte length framing, no associated data, plaintext split at 65519 bytes.
 ///
 /// Encryption writes length prefix, ciphertext and tag straight into the output buffer, and

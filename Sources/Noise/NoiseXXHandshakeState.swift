@@ -45,7 +45,7 @@ struct NoiseXXHandshakeState {
         self.role = role
         self.crypto = crypto
         self.symmetric = NoiseSymmetricState(protocolName: NoiseConstants.protocolName, crypto: crypto)
-        // MixHash(prologue) happens even for an empty prologue (libp2p-wire §4.2).
+        // MixHash(prologue) happens even for an empty prologue (docs/wire.md §4.2).
         self.symmetric.mixHash(prologue)
         self.stage = .message1
         self.localStatic = localStatic

@@ -103,7 +103,7 @@ struct NoiseSymmetricState {
     }
 
     /// `Split()`: `(k1, k2) = HKDF(ck, empty)`. k1 encrypts initiator→responder, k2 the other way
-    /// (libp2p-wire §4.2). Consumes the handshake CipherState: its context is re-keyed with k1.
+    /// (docs/wire.md §4.2). Consumes the handshake CipherState: its context is re-keyed with k1.
     mutating func split() throws -> (initiatorToResponder: NoiseCipherState, responderToInitiator: NoiseCipherState) {
         let (key1, key2) = self.crypto.hkdf(
             chainingKey: self.chainingKey,

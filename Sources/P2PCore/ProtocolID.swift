@@ -23,7 +23,7 @@ public struct ProtocolID: Hashable, Sendable, CustomStringConvertible, Expressib
     }
 
     /// The longest protocol ID accepted: go-multistream and js refuse multistream messages over 1024
-    /// bytes (libp2p-wire §2.4) and the message length counts the trailing newline.
+    /// bytes (docs/wire.md §2.4) and the message length counts the trailing newline.
     public static let maximumLength = 1023
 
     public var description: String { self.rawValue }

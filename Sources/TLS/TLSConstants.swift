@@ -1,7 +1,7 @@
 /// Fixed values of libp2p TLS (`/tls/1.0.0`), each with the section of the spec it comes from.
 ///
 /// "tls spec" is libp2p/specs `tls/tls.md`; "inlined" is `connections/inlined-muxer-negotiation.md`;
-/// the wire summary is `libp2p-wire.md` §5–§6.
+/// the wire summary is `docs/wire.md` §5–§6.
 public enum TLSConstants {
     /// The libp2p Public Key Extension OID, 1.3.6.1.4.1.53594.1.1 (tls spec "libp2p Public Key
     /// Extension"; wire §5.2).

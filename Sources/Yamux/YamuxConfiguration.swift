@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Settings of one yamux session. The defaults follow go-yamux and rust-yamux (libp2p-wire §7.6).
+/// Settings of one yamux session. The defaults follow go-yamux and rust-yamux (docs/wire.md §7.6).
 public struct YamuxConfiguration: Hashable, Sendable {
     /// The receive window each new stream starts with. Values below 256 KiB are raised to 256 KiB, the window the
     /// peer assumes without signalling (spec "Flow Control"); anything above is announced as the delta of the SYN or
@@ -28,7 +28,7 @@ public struct YamuxConfiguration: Hashable, Sendable {
     /// ACKs arrive. It also bounds inbound streams not yet accepted. Default: 256.
     ///
     /// Values above 256 are lowered to 256: the libp2p yamux spec says the ACK backlog SHOULD be ≤ 256
-    /// (libp2p-wire §7.6), and peers may treat more as abuse. Values below 1 are raised to 1, since 0 would make every
+    /// (docs/wire.md §7.6), and peers may treat more as abuse. Values below 1 are raised to 1, since 0 would make every
     /// open wait forever.
     public var maximumAckBacklog: Int {
         didSet { self.maximumAckBacklog = min(max(self.maximumAckBacklog, 1), YamuxConstants.maximumAckBacklog) }

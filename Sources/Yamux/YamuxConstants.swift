@@ -1,7 +1,7 @@
 /// Named limits and wire constants of yamux 1.0.0.
 ///
 /// Sources: the hashicorp yamux `spec.md` (as copied into the libp2p specs repository, `yamux/README.md`),
-/// go-yamux (`const.go`, `mux.go`) and rust-yamux (`lib.rs`, `connection.rs`); libp2p-wire §7 summarises them.
+/// go-yamux (`const.go`, `mux.go`) and rust-yamux (`lib.rs`, `connection.rs`); docs/wire.md §7 summarises them.
 public enum YamuxConstants {
     /// The protocol ID negotiated by multistream-select or carried by early muxer negotiation.
     public static let protocolID = "/yamux/1.0.0"
@@ -37,7 +37,7 @@ public enum YamuxConstants {
     /// It equals the ACK backlog: a peer that keeps to the libp2p yamux spec's "SHOULD be ≤ 256" has at most 256
     /// streams waiting for our answer, so while it reads none of our answers it cannot make us refuse more. go-yamux
     /// refuses beyond its `AcceptBacklog` of 256 and fails the session when such an RST cannot be written within
-    /// `ConnectionWriteTimeout`; rust-yamux ends the session beyond `max_num_streams` (libp2p-wire §7.6).
+    /// `ConnectionWriteTimeout`; rust-yamux ends the session beyond `max_num_streams` (docs/wire.md §7.6).
     public static let maximumRefusalsWhileNotWritable = 256
 
     /// The default cap on live streams (both directions): go `MaxIncomingStreams` 1000 (rust uses 512).

@@ -75,7 +75,7 @@ public struct YamuxError: Error, Hashable, CustomStringConvertible {
         public static let frameTooLarge = Code(.frameTooLarge)
         /// More streams to refuse with RST, while the connection was not writable, than
         /// ``YamuxConstants/maximumRefusalsWhileNotWritable``: the peer keeps opening streams without reading our
-        /// answers, beyond the ACK backlog the libp2p yamux spec allows it (libp2p-wire §7.6).
+        /// answers, beyond the ACK backlog the libp2p yamux spec allows it (docs/wire.md §7.6).
         public static let refusalBacklogExceeded = Code(.refusalBacklogExceeded)
 
         // MARK: Local limits
@@ -91,7 +91,7 @@ public struct YamuxError: Error, Hashable, CustomStringConvertible {
 
         /// The session has ended (Go Away sent or received, or a protocol error); no new streams.
         public static let sessionClosed = Code(.sessionClosed)
-        /// The peer sent Go Away; the libp2p forks end the session on it (libp2p-wire §8 item 14).
+        /// The peer sent Go Away; the libp2p forks end the session on it (docs/wire.md §8 item 14).
         public static let remoteGoAway = Code(.remoteGoAway)
         /// The peer reset the stream (RST).
         public static let streamReset = Code(.streamReset)

@@ -1,4 +1,4 @@
-/// The 12-byte header that starts every yamux frame (spec "Framing"; libp2p-wire §7.1).
+/// The 12-byte header that starts every yamux frame (spec "Framing"; docs/wire.md §7.1).
 ///
 /// ```
 /// | version u8 = 0 | type u8 | flags u16 | stream ID u32 | length u32 |   all big endian

@@ -26,7 +26,7 @@ import P2PCore
 ///   while it does not read (see ``connectionWritabilityChanged(isWritable:)``).
 ///
 /// ### Frames for streams that are gone: a race, not a violation
-/// libp2p-wire §7.3 (the spec's "Stream Close"): "Frames for unknown or already-closed streams are ignored and any
+/// docs/wire.md §7.3 (the spec's "Stream Close"): "Frames for unknown or already-closed streams are ignored and any
 /// data they carry is drained. This is not a protocol error, because of races." The rule, exactly:
 /// - A frame without SYN for an ID that was opened before (at or below the highest ID of its parity) but is no
 ///   longer live — closed by both FINs, reset by either side, or refused by us — is dropped without effect. The
@@ -39,7 +39,7 @@ import P2PCore
 /// - A stream the application closed stays live until the peer's FIN or RST: its data is drained and credited.
 ///
 /// ### Session frames and stream IDs
-/// Ping and Go Away belong to the session and use stream 0 (libp2p-wire §7.2, §7.5); ours always do. From the peer:
+/// Ping and Go Away belong to the session and use stream 0 (docs/wire.md §7.2, §7.5); ours always do. From the peer:
 /// - a Ping request naming stream 0 or a live stream is answered, on stream 0, as rust-yamux does (`on_ping`); one
 ///   naming a stream that is not live is ignored, also as rust does (the stream may have just closed); go ignores
 ///   the ID and answers every request on stream 0;
@@ -50,8 +50,8 @@ import P2PCore
 /// ### Other behaviour
 /// - Opening a stream sends `WindowUpdate|SYN` at once (as go does); accepting sends `WindowUpdate|ACK`. Peers may
 ///   instead open with `Data|SYN` (rust), close with `Data|FIN` or `WindowUpdate|FIN`, reset with either type, and
-///   grow windows on SYN/ACK: all are handled the same (libp2p-wire §8 item 13).
-/// - Go Away from the peer ends the session at once, whatever its code (the libp2p forks; libp2p-wire §8 item 14).
+///   grow windows on SYN/ACK: all are handled the same (docs/wire.md §8 item 13).
+/// - Go Away from the peer ends the session at once, whatever its code (the libp2p forks; docs/wire.md §8 item 14).
 /// - Inbound streams beyond ``YamuxConfiguration/maximumConcurrentStreams``, beyond the backlog of streams not yet
 ///   accepted, or after we sent Go Away are refused with RST.
 /// - While the connection is not writable, ping requests are not answered and refusals are bounded

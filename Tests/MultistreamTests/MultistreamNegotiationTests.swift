@@ -180,7 +180,7 @@ import Testing
             listener: MultistreamListenerStateMachine(protocols: [.yamux]),
             delivery: delivery
         )
-        // yamux: open stream 1, data "hello" on stream 1 (libp2p-wire §7).
+        // yamux: open stream 1, data "hello" on stream 1 (docs/wire.md §7).
         pump.dialerPayload = try ByteBuffer(hex: "000100010000000100000000" + "00000000000000010000000568656c6c6f")
         pump.listenerPayload = try ByteBuffer(hex: "000100020000000100000000")
         pump.run()

@@ -89,7 +89,7 @@ struct NoiseHandshakeStateMachineTests {
         #expect(initiator.result.remotePublicKey == bob.publicKey)
         #expect(initiator.result.handshakeHash == responder.result.handshakeHash)
         #expect(initiator.result.earlyMuxer == nil && !initiator.result.usedEarlyNegotiation)
-        // Message sizes from libp2p-wire §4.3: 2 + 32, 2 + 32 + 48 + 104 + 16, 2 + 48 + 104 + 16.
+        // Message sizes from docs/wire.md §4.3: 2 + 32, 2 + 32 + 48 + 104 + 16, 2 + 48 + 104 + 16.
         #expect(pair.wire.map(\.readableBytes) == [34, 202, 170])
 
         var frames = ByteBuffer()

@@ -753,7 +753,7 @@ private let initialWindow = 256 * 1024
         #expect(server.session.openStreamError?.code == .sessionClosed)
     }
 
-    // MARK: - Races, not errors (libp2p-wire §7.3)
+    // MARK: - Races, not errors (docs/wire.md §7.3)
 
     @Test func raceDataForAStreamWeResetIsDrained() throws {
         var client = YamuxTestPeer(role: .initiator)

@@ -8,7 +8,7 @@ import NIOCore
 /// `NIODeadline.now()` can be subtracted from each other.
 ///
 /// A sleep alone is not precise enough: on this machine type `nanosleep` and `epoll` timeouts
-/// overshoot by 65–150 µs and `timerfd` by 17–90 µs (shared/docs/machine.md, "Timers"), which
+/// overshoot by 65–150 µs and `timerfd` by 17–90 µs (docs/machine.md, "Timers"), which
 /// would add up to 0.3 ms per round trip. So a wait sleeps until ``spinWindow`` before the
 /// deadline and spins on the clock for the rest; measured lateness then drops from about 68 µs
 /// to about 0.1 µs per packet.

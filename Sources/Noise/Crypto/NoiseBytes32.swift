@@ -82,7 +82,7 @@ public struct NoiseBytes32: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// An X25519 key pair: the Noise static or ephemeral key (libp2p-wire §4.1), never the identity key.
+/// An X25519 key pair: the Noise static or ephemeral key (docs/wire.md §4.1), never the identity key.
 public struct NoiseX25519KeyPair: Sendable {
     /// The private scalar, as generated (clamping happens inside X25519).
     public let privateKey: NoiseBytes32

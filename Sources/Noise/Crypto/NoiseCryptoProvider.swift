@@ -5,7 +5,7 @@
 /// SHA-256 and HMAC, and for ChaCha20-Poly1305 libsodium below 576 B and OpenSSL from 576 B up
 /// (``HybridChaChaPoly``; see their documentation for the measurements).
 ///
-/// Signing and verifying the identity signature (libp2p-wire §4.3) are deliberately not here. They
+/// Signing and verifying the identity signature (docs/wire.md §4.3) are deliberately not here. They
 /// are not a primitive of `Noise_XX_25519_ChaChaPoly_SHA256`: the signature is made with the libp2p
 /// identity key, which may be Ed25519, secp256k1, ECDSA or RSA, and TLS signs its certificate key
 /// with the same key. `IdentityPrivateKey` / `IdentityPublicKey` (P2PCore) therefore own all four

@@ -37,7 +37,7 @@ enum SodiumCrypto {
         try Self.ensureInitialised()
         var shared = NoiseBytes32()
         // libsodium returns -1 both for a small-order peer point (checked up front) and for an
-        // all-zero result: either way the peer key is unusable (libp2p-wire §4.2).
+        // all-zero result: either way the peer key is unusable (docs/wire.md §4.2).
         let status = shared.withUnsafeMutableBytes { shared in
             privateKey.withUnsafeBytes { privateKey in
                 publicKey.withUnsafeBytes { publicKey in

@@ -2,14 +2,14 @@ import Foundation
 import P2PCore
 import SwiftProtobuf
 
-// The libp2p handshake payload (libp2p-wire §4.3) on top of the generated `NoiseHandshakePayload`.
+// The libp2p handshake payload (docs/wire.md §4.3) on top of the generated `NoiseHandshakePayload`.
 //
 // swift-protobuf is used for both directions: it writes fields in tag order (identity_key,
 // identity_sig, extensions), which is the deterministic form go, js and rust produce, and it
 // rejects malformed varints, lengths and wire types with a typed error.
 
 extension NoiseHandshakePayload {
-    /// The message an identity key signs: `"noise-libp2p-static-key:" || staticKey` (libp2p-wire §4.3).
+    /// The message an identity key signs: `"noise-libp2p-static-key:" || staticKey` (docs/wire.md §4.3).
     static func signedMessage(staticKey: NoiseBytes32) -> [UInt8] {
         var message = Array(NoiseConstants.staticKeySignaturePrefix.utf8)
         message.reserveCapacity(message.count + NoiseConstants.dhLength)
@@ -39,7 +39,7 @@ extension NoiseHandshakePayload {
         }
     }
 
-    /// Parses a received payload and checks it as the spec orders (libp2p-wire §4.3): the identity
+    /// Parses a received payload and checks it as the spec orders (docs/wire.md §4.3): the identity
     /// key, then its signature over `remoteStaticKey` (the key received in this handshake), then the
     /// expected peer ID. Only then are the extensions looked at.
     /// - Returns: the verified identity and the peer's muxer list (`nil` when it sent none).
@@ -86,7 +86,7 @@ extension NoiseHandshakePayload {
     }
 }
 
-/// Early muxer negotiation in the Noise handshake (libp2p-wire §6.2).
+/// Early muxer negotiation in the Noise handshake (docs/wire.md §6.2).
 enum NoiseEarlyMuxerSelection {
     /// The selected muxer: the first entry of the initiator's list that the responder also lists,
     /// the same on both sides.

@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The libp2p Noise handshake payload (libp2p specs noise/README.md "The libp2p Handshake Payload";
-/// libp2p-wire §4.3). proto2 as in the spec, go and js; rust's proto3 copy has the same wire form.
+/// docs/wire.md §4.3). proto2 as in the spec, go and js; rust's proto3 copy has the same wire form.
 /// Regenerate payload.pb.swift with scripts/generate-protos.sh.
 
 #if canImport(FoundationEssentials)
@@ -37,7 +37,7 @@ nonisolated struct NoiseExtensions: Sendable {
   /// Multihashes of WebTransport certificates (WebTransport only; carried through, never checked here).
   var webtransportCerthashes: [Data] = []
 
-  /// Muxer protocol IDs in preference order: early muxer negotiation (libp2p-wire §6.2).
+  /// Muxer protocol IDs in preference order: early muxer negotiation (docs/wire.md §6.2).
   var streamMuxers: [String] = []
 
   var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -50,7 +50,7 @@ nonisolated struct NoiseHandshakePayload: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The sender's identity key, a serialized libp2p PublicKey (peer-ids spec, libp2p-wire §3).
+  /// The sender's identity key, a serialized libp2p PublicKey (peer-ids spec, docs/wire.md §3).
   var identityKey: Data {
     get {_identityKey ?? Data()}
     set {_identityKey = newValue}

@@ -33,7 +33,7 @@ public struct IdentityPrivateKey: Sendable {
 
     /// Decodes a `PrivateKey` protobuf of any of the four types.
     ///
-    /// `Data` is, per type (peer-ids spec and libp2p-wire §3): Ed25519, seed ‖ public key (64 bytes;
+    /// `Data` is, per type (peer-ids spec and docs/wire.md §3): Ed25519, seed ‖ public key (64 bytes;
     /// the old 96-byte form repeats the public key, and both copies must agree); secp256k1, the
     /// 32-byte scalar; ECDSA, SEC1 `ECPrivateKey` DER; RSA, PKCS#1 DER.
     public init(protobufEncoded bytes: some Collection<UInt8>) throws {

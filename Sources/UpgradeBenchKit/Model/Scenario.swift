@@ -4,7 +4,7 @@
 /// A scenario is a plain value the runner reads; it does not run anything itself. Its ``name`` is
 /// stable and shell-safe because result files (`<name>.hgrm`, plot data) are named after it.
 public struct Scenario: Hashable, Sendable, Codable {
-    /// The security protocol selected with multistream-select (libp2p-wire.md §4, §5).
+    /// The security protocol selected with multistream-select (docs/wire.md §4, §5).
     public enum Security: String, Hashable, Sendable, Codable, CaseIterable {
         /// Noise XX, `/noise`.
         case noise
@@ -20,7 +20,7 @@ public struct Scenario: Hashable, Sendable, Codable {
         }
     }
 
-    /// How the muxer is agreed (libp2p-wire.md §0, §6).
+    /// How the muxer is agreed (docs/wire.md §0, §6).
     public enum Negotiation: String, Hashable, Sendable, Codable, CaseIterable {
         /// multistream-select for `/yamux/1.0.0` inside the secure channel, after the handshake.
         case classic
@@ -28,7 +28,7 @@ public struct Scenario: Hashable, Sendable, Codable {
         case early
     }
 
-    /// How the dialer runs every multistream-select negotiation it starts (libp2p-wire.md §2.2, §2.5).
+    /// How the dialer runs every multistream-select negotiation it starts (docs/wire.md §2.2, §2.5).
     public enum Multistream: String, Hashable, Sendable, Codable, CaseIterable {
         /// Wait for the listener's echo before sending any bytes of the selected protocol.
         case strict
@@ -47,7 +47,7 @@ public struct Scenario: Hashable, Sendable, Codable {
         /// Whether `connect()` itself waits one emulated round trip.
         ///
         /// A packet delayer between network namespaces (TUN) delays SYN and SYN-ACK like any packet;
-        /// a delaying TCP relay accepts the dialer's connection locally and does not (machine.md,
+        /// a delaying TCP relay accepts the dialer's connection locally and does not (docs/machine.md,
         /// "Delay emulation"). With a relay every stage after the dial happens one RTT earlier.
         public var delaysConnect: Bool
 

@@ -1,23 +1,23 @@
 // MARK: - Duration estimates
 
 /// The costs ``ScenarioMatrix/estimatedDuration(model:)`` assumes, on the conservative side of
-/// what machine.md measured, so that a preset sized by them finishes in time.
+/// what docs/machine.md measured, so that a preset sized by them finishes in time.
 public enum DurationEstimateConstants {
     /// Per-connection compute and set-up at loopback for Noise: 2 ms (the C floor is 0.36 ms for
-    /// both handshake sides plus 0.05 ms of TCP; machine.md "Handshake compute floors").
+    /// both handshake sides plus 0.05 ms of TCP; docs/machine.md "Handshake compute floors").
     public static let noiseConnectionSeconds = 0.002
     /// Per-connection compute and set-up at loopback for TLS: 5 ms (the C floor over loopback TCP
-    /// is 1.36 ms; machine.md).
+    /// is 1.36 ms; docs/machine.md).
     public static let tlsConnectionSeconds = 0.005
-    /// What an emulated round trip costs beyond the requested RTT: 0.3 ms (machine.md "Delay
+    /// What an emulated round trip costs beyond the requested RTT: 0.3 ms (docs/machine.md "Delay
     /// emulation": +25 µs to +300 µs, plus endpoint wake-ups).
     public static let excessPerRoundTripSeconds = 0.0003
     /// Bulk rate of an upgraded connection at loopback: 200 MB/s per direction (the AEADs run at
-    /// 1.5-3.5 GB/s, machine.md; framing, copies and yamux cost the rest).
+    /// 1.5-3.5 GB/s, docs/machine.md; framing, copies and yamux cost the rest).
     public static let upgradedBytesPerSecond = 200e6
-    /// Bulk rate of raw TCP: 1 GB/s per direction (3 GB/s measured one way, machine.md).
+    /// Bulk rate of raw TCP: 1 GB/s per direction (3 GB/s measured one way, docs/machine.md).
     public static let tcpBytesPerSecond = 1e9
-    /// The yamux stream window without auto-tuning: 256 KiB per round trip (libp2p-wire.md §7.4).
+    /// The yamux stream window without auto-tuning: 256 KiB per round trip (docs/wire.md §7.4).
     public static let yamuxWindowBytes = 256.0 * 1024
 }
 

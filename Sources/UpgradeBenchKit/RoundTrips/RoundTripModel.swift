@@ -10,7 +10,7 @@
 /// the TCP handshake (a TUN delayer, plain TCP) and 0 when it does not (a TCP relay that accepts
 /// locally); every later stage shifts with it.
 ///
-/// 0. **tcp_connected = c.** SYN out, SYN-ACK back (§0). The ACK and the first data leave together.
+/// 0. **tcp_connected = c.** SYN out, SYN-ACK back (docs/wire.md §0). The ACK and the first data leave together.
 /// 1. **security_agreed = c + 1 (strict), c (lazy).** The dialer writes `/multistream/1.0.0` and
 ///    the security ID in one write (§2.2 pipelining). Strict: it waits for the listener's echo, one
 ///    round trip. Lazy: with its single candidate it treats the protocol as chosen and continues
