@@ -97,6 +97,7 @@ let package = Package(
                 "P2PCore",
                 "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
@@ -142,6 +143,7 @@ let package = Package(
             name: "UpgradeBenchKit",
             dependencies: [
                 "P2PCore",
+                "TLS",
                 "Upgrader",
                 "NetworkEmulation",
                 // Only for the library versions recorded in meta.json.
@@ -160,6 +162,7 @@ let package = Package(
             dependencies: [
                 "UpgradeBenchKit",
                 "Upgrader",
+                "TLS",
                 "NetworkEmulation",
                 "P2PCore",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,22 @@ void CNetworkEmulationShim_setThreadName(const char *name) {
     strncpy(truncated, name, sizeof(truncated) - 1);
     truncated[sizeof(truncated) - 1] = 0;
     pthread_setname_np(pthread_self(), truncated);
+}
+
+int CNetworkEmulationShim_setTimerSlack(unsigned long nanoseconds) {
+    return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
+}
+
+int64_t CNetworkEmulationShim_threadCPUTime(pthread_t thread) {
+    clockid_t clock;
+    if (pthread_getcpuclockid(thread, &clock) != 0) {
+        return -1;
+    }
+    struct timespec now;
+    if (clock_gettime(clock, &now) != 0) {
+        return -1;
+    }
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
 int CNetworkEmulationShim_makeWakePipe(int fds[2]) { return pipe2(fds, O_CLOEXEC | O_NONBLOCK); }

@@ -218,6 +218,11 @@ public struct NetworkEmulatorStatistics: Sendable, Hashable {
     public var meanLateness: TimeAmount = .zero
     /// Largest time between a packet's deadline and its write.
     public var maximumLateness: TimeAmount = .zero
+    /// CPU time the emulator's own threads have used since the path started; `nil` where the
+    /// emulator runs no thread of its own (loopback, netem, whose work the kernel does).
+    /// Compared with the wall time of a scenario it gives the emulator's share of the machine
+    /// while the upgrades it delayed were measured.
+    public var cpuTime: Duration? = nil
 
     public init() {}
 }

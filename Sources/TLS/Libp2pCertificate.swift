@@ -12,6 +12,12 @@ public struct Libp2pCertificate: Sendable {
     public var derEncoded: [UInt8] {
         get throws(TLSError) { try self.certificate.derEncoded() }
     }
+    /// The end of the certificate's validity, seconds since 1970-01-01 UTC.
+    ///
+    /// - Throws: ``TLSError/Code/malformedCertificate`` if the validity does not parse.
+    public var notAfter: Int64 {
+        get throws(TLSError) { try self.certificate.validity().notAfter }
+    }
     /// The certificate, for installing into OpenSSL.
     let certificate: OpenSSLCertificate
     /// The certificate key, which signs the handshake's CertificateVerify.

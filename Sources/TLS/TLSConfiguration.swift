@@ -10,10 +10,16 @@ public enum TLSCertificateKeyType: String, Hashable, Sendable, CaseIterable {
 
 /// How often a certificate is made.
 public enum TLSCertificateMode: String, Hashable, Sendable, CaseIterable {
-    /// A fresh certificate key and certificate for every connection (rust and go do this).
-    case perConnection
-    /// One certificate, made when the ``TLSContext`` is created, for every connection of the host key.
-    case cached
+    /// One certificate per host identity, made when the ``TLSContext`` is created and presented on
+    /// every connection, replaced by a fresh one before it expires
+    /// (``TLSConstants/certificateRenewalMarginSeconds``). What go-libp2p
+    /// (`p2p/security/tls/transport.go`: `New` calls `NewIdentity` once) and rust-libp2p
+    /// (`transports/tls`: one certificate per `Config`) do, and so the default.
+    case perHost = "per-host"
+    /// A fresh certificate key and certificate for every connection: no libp2p implementation
+    /// does this; it costs a key generation and two signatures per connection and side, and is
+    /// kept to measure that cost.
+    case perConnection = "per-connection"
 }
 
 /// Who protects records once the handshake is over.
@@ -37,7 +43,7 @@ public struct TLSConfiguration: Sendable {
     /// wire §6.1). Empty means classic mode: ALPN carries only `libp2p` and the muxer is chosen by
     /// multistream-select afterwards.
     public var muxers: [ProtocolID]
-    /// Fresh certificate per connection, or one cached certificate.
+    /// One certificate per host (the default), or a fresh one per connection.
     public var certificateMode: TLSCertificateMode
     /// The certificate key type.
     public var certificateKeyType: TLSCertificateKeyType
@@ -54,12 +60,12 @@ public struct TLSConfiguration: Sendable {
     /// - Parameters:
     ///   - identityKey: The host's identity key.
     ///   - muxers: Muxers for early negotiation; empty for classic mode.
-    ///   - certificateMode: Defaults to a fresh certificate per connection.
+    ///   - certificateMode: Defaults to one certificate per host, as go and rust do.
     ///   - certificateKeyType: Defaults to P-256.
     public init(
         identityKey: IdentityPrivateKey,
         muxers: [ProtocolID] = [],
-        certificateMode: TLSCertificateMode = .perConnection,
+        certificateMode: TLSCertificateMode = .perHost,
         certificateKeyType: TLSCertificateKeyType = .p256
     ) {
         self.identityKey = identityKey

@@ -129,7 +129,7 @@ public final class TLSConnection {
         let own: Libp2pCertificate?
         switch certificate {
         case .fromContext:
-            own = context.cachedCertificate == nil ? try context.certificateForConnection(now: now) : nil
+            own = try context.certificateForConnection(now: now)
         case .explicit(let certificate):
             own = certificate
         case .none:
@@ -165,6 +165,11 @@ public final class TLSConnection {
         case .direct: return self.role == .initiator || configuration.sessionTicketsToSend == 0
         case .openSSL: return false
         }
+    }
+
+    /// The DER of the certificate the peer presented, once received (tests and diagnostics).
+    var peerCertificateDER: [UInt8]? {
+        get throws(TLSError) { try self.openSSL.peerCertificate?.derEncoded() }
     }
 
     /// Whether records currently go through the direct record layer (tests and diagnostics).

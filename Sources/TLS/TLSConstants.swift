@@ -27,6 +27,12 @@ public enum TLSConstants {
     /// (wire §5.2). Certificates are throwaway; the identity key is what authenticates.
     public static let certificateLifetimeSeconds: Int64 = 100 * 365 * 24 * 3600
 
+    /// A host certificate (``TLSCertificateMode/perHost``) is replaced by a fresh one once less than
+    /// this much of its validity remains, so a long-lived host never presents an expired
+    /// certificate: one day. With the 100-year lifetime this never happens in practice (go-libp2p
+    /// never renews); a certificate made with a shorter lifetime, or a clock that jumps, is covered.
+    public static let certificateRenewalMarginSeconds: Int64 = 24 * 3600
+
     /// The largest plaintext one TLS record carries (RFC 8446 §5.1: 2^14 bytes).
     public static let maximumRecordPlaintextBytes = 16384
 

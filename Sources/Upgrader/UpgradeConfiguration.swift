@@ -1,5 +1,6 @@
 import NIOCore
 import P2PCore
+import TLS
 
 /// A security protocol the upgrader can run.
 public enum UpgradeSecurity: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -67,6 +68,9 @@ public struct UpgradeConfiguration: Sendable {
     public var muxers: [ProtocolID]
     /// The whole upgrade, TCP connect to muxer ready, must finish within this time.
     public var upgradeTimeout: TimeAmount
+    /// How often TLS certificates are made: once per host, as go and rust do (the default), or
+    /// freshly for every connection, to measure what that costs.
+    public var tlsCertificateMode: TLSCertificateMode
 
     /// A configuration with the defaults go-libp2p would pick for a TCP host, but early negotiation
     /// and strict multistream-select unless said otherwise.
@@ -76,7 +80,8 @@ public struct UpgradeConfiguration: Sendable {
         negotiation: UpgradeNegotiation = .early,
         multistream: MultistreamMode = .strict,
         muxers: [ProtocolID] = [.yamux],
-        upgradeTimeout: TimeAmount = UpgradeLimits.defaultUpgradeTimeout
+        upgradeTimeout: TimeAmount = UpgradeLimits.defaultUpgradeTimeout,
+        tlsCertificateMode: TLSCertificateMode = .perHost
     ) {
         self.identity = identity
         self.security = security
@@ -84,6 +89,7 @@ public struct UpgradeConfiguration: Sendable {
         self.multistream = multistream
         self.muxers = muxers
         self.upgradeTimeout = upgradeTimeout
+        self.tlsCertificateMode = tlsCertificateMode
     }
 
     /// The muxer list to put in the handshake: empty in classic mode, which tells the peer (and the

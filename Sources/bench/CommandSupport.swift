@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import P2PCore
+import TLS
 import Upgrader
 
 /// The upgrade knobs `listen` and `dial` share.
@@ -15,12 +16,16 @@ struct UpgradeOptions: ParsableArguments {
     @Option(help: "Upgrade timeout in milliseconds.")
     var timeoutMs: Int64 = 10_000
 
+    @Option(help: "TLS certificates: per-host (one per host identity, as go and rust do) or per-connection.")
+    var tlsCertificates: TLSCertificateMode = .perHost
+
     func configuration(identity: IdentityPrivateKey) -> UpgradeConfiguration {
         UpgradeConfiguration(
             identity: identity,
             security: self.securityList,
             negotiation: self.negotiation,
-            upgradeTimeout: .milliseconds(self.timeoutMs)
+            upgradeTimeout: .milliseconds(self.timeoutMs),
+            tlsCertificateMode: self.tlsCertificates
         )
     }
 
@@ -39,6 +44,7 @@ struct UpgradeOptions: ParsableArguments {
 
 extension UpgradeNegotiation: ExpressibleByArgument {}
 extension MultistreamMode: ExpressibleByArgument {}
+extension TLSCertificateMode: ExpressibleByArgument {}
 
 /// Parses a multiaddr, or exits with code 2 and the reason on stderr.
 func parseMultiaddr(_ text: String) throws -> Multiaddr {

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NetworkEmulation
+import TLS
 import UpgradeBenchKit
 
 /// The scenario matrix: runs it, writes the result folder, prints the summary table.
@@ -35,6 +36,9 @@ struct Run: AsyncParsableCommand {
 
     @Option(help: "Concurrent upgrades per scenario (default: the preset's, 1 = sequential).")
     var concurrency: Int?
+
+    @Option(help: "TLS certificates: per-host (one per host identity, as go and rust do) or per-connection.")
+    var tlsCertificates: TLSCertificateMode = .perHost
 
     @Option(help: "Result folder name under --results (default: a UTC timestamp).")
     var name: String?
@@ -81,21 +85,24 @@ struct Run: AsyncParsableCommand {
         let progress = ProgressReporter(matrix: matrix)
         let output: BenchRunner.Output
         do {
-            output = try await BenchRunner(emulator: .kind(kind), group: group, logger: logger).run(matrix, progress: progress)
+            var runner = BenchRunner(emulator: .kind(kind), group: group, logger: logger)
+            runner.tlsCertificateMode = self.tlsCertificates
+            output = try await runner.run(matrix, progress: progress)
             try? await group.shutdownGracefully()
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
 
-        let report = RoundTripReport(summaries: output.results.summaries())
+        let report = RoundTripReport(summaries: output.results.summaries(), pathRTTs: output.pathRTTs)
         let checkResult = self.check ? report.check() : nil
         let metadata = RunMetadata.collect(
             name: runName,
             matrix: matrix,
             commandLine: CommandLine.arguments,
             emulators: output.emulators,
-            startedAt: startedAt
+            startedAt: startedAt,
+            tlsCertificates: self.tlsCertificates
         )
         let writer = ResultsWriter(root: URL(fileURLWithPath: self.results, isDirectory: true), name: runName)
         let files = try writer.write(results: output.results, report: report, metadata: metadata)

@@ -72,15 +72,51 @@ import Testing
         }
     }
 
-    @Test func cachedCertificateIsReusedAcrossConnections() throws {
-        let serverContext = try Support.context(2, mode: .cached)
-        let cached = try #require(serverContext.cachedCertificate)
+    @Test func perHostCertificateIsPresentedOnEveryConnection() throws {
+        let serverContext = try Support.context(2, mode: .perHost)
+        let hostCertificate = try #require(serverContext.hostCertificate).derEncoded
         for _ in 0..<3 {
-            let (client, server) = try self.pair(client: try Support.context(1, mode: .cached), server: serverContext)
+            let (client, server) = try self.pair(client: try Support.context(1, mode: .perHost), server: serverContext)
             let (_, serverResult) = try Support.handshake(client: client, server: server)
             #expect(serverResult.remotePeerID == (try Support.identity(1).peerID))
+            #expect(try client.peerCertificateDER == hostCertificate)
         }
-        #expect(try serverContext.cachedCertificate?.derEncoded == (try cached.derEncoded))
+    }
+
+    @Test func perConnectionCertificatesDifferOnEveryConnection() throws {
+        let serverContext = try Support.context(2, mode: .perConnection)
+        #expect(serverContext.hostCertificate == nil)
+        var seen: Set<[UInt8]> = []
+        for _ in 0..<3 {
+            let (client, server) = try self.pair(client: try Support.context(1), server: serverContext)
+            _ = try Support.handshake(client: client, server: server)
+            seen.insert(try #require(try client.peerCertificateDER))
+        }
+        #expect(seen.count == 3)
+    }
+
+    @Test func hostCertificateIsRenewedBeforeItExpires() throws {
+        let context = try Support.context(2, mode: .perHost)
+        let first = try #require(context.hostCertificate)
+        let notAfter = try first.notAfter
+        // Still well inside its validity: the same certificate.
+        let early = notAfter - TLSConstants.certificateRenewalMarginSeconds - 1
+        #expect(try context.certificateForConnection(now: early).derEncoded == (try first.derEncoded))
+        // Within the renewal margin: a new certificate, valid from then on, kept for later connections.
+        let late = notAfter - TLSConstants.certificateRenewalMarginSeconds
+        let renewed = try context.certificateForConnection(now: late)
+        #expect(try renewed.derEncoded != (try first.derEncoded))
+        #expect(try renewed.notAfter == late + TLSConstants.certificateLifetimeSeconds)
+        #expect(try context.hostCertificate?.derEncoded == (try renewed.derEncoded))
+        #expect(try context.certificateForConnection(now: late + 1).derEncoded == (try renewed.derEncoded))
+        // A connection made after renewal verifies against the renewed validity.
+        let (client, server) = (
+            try TLSConnection(context: try Support.context(1), role: .initiator, now: late + 1),
+            try TLSConnection(context: context, role: .responder, now: late + 1)
+        )
+        let (clientResult, _) = try Support.handshake(client: client, server: server)
+        #expect(clientResult.remotePeerID == (try Support.identity(2).peerID))
+        #expect(try client.peerCertificateDER == (try renewed.derEncoded))
     }
 
     // MARK: - ALPN

@@ -9,7 +9,7 @@ import TLS
 /// work done in C (Benchmarks/Sources/CTLSReference) so the Swift/C ratio is measured in one run:
 ///
 /// - `TLS.handshake.*` (Swift, `TLSConnection` pair) vs `TLS.handshake.*.c` (OpenSSL + libsodium in C,
-///   memory BIOs): fresh certificates per connection (the default) and cached ones.
+///   memory BIOs): fresh certificates per connection, and one certificate per host ("cached", the default).
 /// - `TLS.record.encrypt.16KiB` (direct record layer: encrypt + drain), `….openSSL` (the same through
 ///   SSL_write), `….c` (SSL_write + BIO_read in C) vs `TLS.aead.seal.16KiB.c` (EVP alone, the
 ///   negotiated suite).
@@ -248,7 +248,7 @@ func handshake(_ client: TLSConnection, _ server: TLSConnection, scratch: inout 
 
 /// An established pair with cached certificates.
 func establishedPair(protection: TLSRecordProtection = .direct) throws -> (TLSConnection, TLSConnection) {
-    let (clientContext, serverContext, serverPeer) = try contexts(mode: .cached, protection: protection)
+    let (clientContext, serverContext, serverPeer) = try contexts(mode: .perHost, protection: protection)
     let client = try TLSConnection(context: clientContext, role: .initiator, expectedRemotePeerID: serverPeer)
     let server = try TLSConnection(context: serverContext, role: .responder)
     var scratch = ByteBufferAllocator().buffer(capacity: 16 * 1024)

@@ -6,6 +6,7 @@
 #define C_NETWORK_EMULATION_H
 
 #include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,6 +22,15 @@ pid_t CNetworkEmulationShim_threadID(void);
 
 /// pthread_setname_np for the calling thread (names show in /proc/self/task/*/comm).
 void CNetworkEmulationShim_setThreadName(const char *name);
+
+/// prctl(PR_SET_TIMERSLACK, nanoseconds) for the calling thread: how late the kernel may fire
+/// the thread's timers to batch wake-ups (50 µs by default). prctl is variadic, which Swift
+/// cannot call. Returns 0 or -1 (errno set).
+int CNetworkEmulationShim_setTimerSlack(unsigned long nanoseconds);
+
+/// CPU time the thread `thread` has used, in nanoseconds (pthread_getcpuclockid + clock_gettime),
+/// or -1 when it cannot be read.
+int64_t CNetworkEmulationShim_threadCPUTime(pthread_t thread);
 
 /// pipe2(fds, O_CLOEXEC | O_NONBLOCK): wake-up pipes for the emulator threads.
 int CNetworkEmulationShim_makeWakePipe(int fds[2]);

@@ -254,6 +254,7 @@ final class NamespacedBackend: EmulatorBackend {
                 )
             }
             statistics.maximumLateness = .nanoseconds(Int64(counters.maximumLatenessNanoseconds))
+            statistics.cpuTime = delayer.cpuTime
         case .netem:
             break
         }

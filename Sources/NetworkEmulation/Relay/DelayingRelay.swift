@@ -70,6 +70,9 @@ final class DelayingRelay: Sendable {
         var upstream: sockaddr_in
     }
 
+    /// CPU time the relay thread has used so far.
+    var cpuTime: Duration? { self.thread.cpuTime }
+
     /// The kernel ID of the relay thread.
     var threadID: pid_t { self.thread.threadID }
 
@@ -94,6 +97,8 @@ final class DelayingRelay: Sendable {
         let shared = NIOLockedValueBox(Shared())
         do {
             self.thread = try EmulatorThread.spawn(name: "ubnetem-relay") {
+                // Timers fire as asked, not up to 50 µs late to batch wake-ups (WakeupLead).
+                _ = CNetworkEmulationShim_setTimerSlack(1)
                 Loop(wake: wakePipe.read, delay: delayNanoseconds, bufferLimit: bufferLimit, shared: shared).run()
             }
         } catch {
@@ -258,6 +263,7 @@ final class DelayingRelay: Sendable {
         var descriptors: [pollfd] = []
         var owners: [(connection: Int, side: Side)] = []
         var drain = [UInt8](repeating: 0, count: 64)
+        var wakeupLead = WakeupLead()
 
         init(wake: CInt, delay: UInt64, bufferLimit: Int, shared: NIOLockedValueBox<Shared>) {
             self.wake = wake
@@ -277,8 +283,11 @@ final class DelayingRelay: Sendable {
 
                 var timeout: Int64 = -1
                 if nextDeadline != .max {
-                    switch NetworkEmulationWaitStep(now: NetworkEmulationClock.nowNanoseconds(), deadline: nextDeadline)
-                    {
+                    switch NetworkEmulationWaitStep(
+                        now: NetworkEmulationClock.nowNanoseconds(),
+                        deadline: nextDeadline,
+                        spinWindow: self.wakeupLead.nanoseconds
+                    ) {
                     case .due:
                         continue
                     case .spin:
@@ -292,8 +301,15 @@ final class DelayingRelay: Sendable {
                     self.publishCounters()
                 }
                 self.buildPollSet()
+                let sleptAt = timeout > 0 ? NetworkEmulationClock.nowNanoseconds() : 0
                 let ready = self.descriptors.withUnsafeMutableBufferPointer {
                     CNetworkEmulationShim_poll($0.baseAddress, UInt($0.count), timeout)
+                }
+                if timeout > 0 && ready == 0 {
+                    self.wakeupLead.observe(
+                        intended: sleptAt + UInt64(timeout),
+                        woke: NetworkEmulationClock.nowNanoseconds()
+                    )
                 }
                 guard ready > 0 else { continue }
                 if self.descriptors[0].revents != 0 {

@@ -92,6 +92,7 @@ final class RelayBackend: EmulatorBackend {
             statistics.meanLateness = .nanoseconds(Int64(counters.totalLatenessNanoseconds / UInt64(counters.chunks)))
         }
         statistics.maximumLateness = .nanoseconds(Int64(counters.maximumLatenessNanoseconds))
+        statistics.cpuTime = self.relay.cpuTime
         return statistics
     }
 

@@ -62,6 +62,16 @@ final class EmulatorThread: Sendable {
         return thread
     }
 
+    /// CPU time the thread has used so far (user and system), or nil once it has been joined or
+    /// when the kernel cannot tell.
+    var cpuTime: Duration? {
+        self.thread.withLockedValue { handle -> Duration? in
+            guard let handle else { return nil }
+            let nanoseconds = CNetworkEmulationShim_threadCPUTime(handle)
+            return nanoseconds < 0 ? nil : .nanoseconds(nanoseconds)
+        }
+    }
+
     /// Waits for the thread to end. Only the first call joins; later ones return at once, so
     /// owners call it once, from their idempotent `stop()`.
     func join() {

@@ -6,10 +6,11 @@ import NIOConcurrencyHelpers
 /// device and writes it into the other namespace's device exactly one one-way delay later.
 ///
 /// Packets are stamped when read and queued per direction, in arrival order, in a bounded
-/// ``DelayLine``. The thread polls both devices (and its stop pipe) until
-/// ``NetworkEmulationClock/spinWindow`` before the earliest head packet's deadline, then keeps
-/// polling with a zero timeout, so that packets arriving while it spins are stamped at once,
-/// and writes each packet as soon as the clock passes its deadline. The delay is constant, so
+/// ``DelayLine``. The thread polls both devices (and its stop pipe) until its learned wake-up
+/// lead (``WakeupLead``, typically 60–120 µs) before the earliest head packet's deadline, then
+/// keeps polling with a zero timeout, so that packets arriving while it spins are stamped at
+/// once, and writes each packet as soon as the clock passes its deadline. Its CPU time is
+/// readable (``cpuTime``), so a run records the emulator's share of the machine per scenario. The delay is constant, so
 /// FIFO order is deadline order and packets are never reordered. A full queue drops the
 /// packet, as a router's queue would; TCP recovers.
 ///
@@ -33,6 +34,9 @@ final class TUNDelayer: Sendable {
     private let stopPipe: (read: CInt, write: CInt)
     private let counters: NIOLockedValueBox<Counters>
     private let stopped = NIOLockedValueBox(false)
+
+    /// CPU time the delayer thread has used so far.
+    var cpuTime: Duration? { self.thread.cpuTime }
 
     /// The kernel ID of the delayer thread.
     var threadID: pid_t { self.thread.threadID }
@@ -64,6 +68,8 @@ final class TUNDelayer: Sendable {
         let counters = NIOLockedValueBox(Counters())
         do {
             self.thread = try EmulatorThread.spawn(name: name) {
+                // Timers fire as asked, not up to 50 µs late to batch wake-ups (WakeupLead).
+                _ = CNetworkEmulationShim_setTimerSlack(1)
                 let loop = Loop(
                     first: first,
                     second: second,
@@ -128,6 +134,7 @@ final class TUNDelayer: Sendable {
         let counters: NIOLockedValueBox<Counters>
         var local = Counters()
         var dropBuffer: [UInt8]
+        var wakeupLead = WakeupLead()
 
         init(
             first: CInt,
@@ -174,8 +181,11 @@ final class TUNDelayer: Sendable {
                 }
                 var timeout: Int64 = -1
                 if nextDeadline != .max {
-                    switch NetworkEmulationWaitStep(now: NetworkEmulationClock.nowNanoseconds(), deadline: nextDeadline)
-                    {
+                    switch NetworkEmulationWaitStep(
+                        now: NetworkEmulationClock.nowNanoseconds(),
+                        deadline: nextDeadline,
+                        spinWindow: self.wakeupLead.nanoseconds
+                    ) {
                     case .due:
                         continue
                     case .spin:
@@ -191,7 +201,14 @@ final class TUNDelayer: Sendable {
                 for index in descriptors.indices {
                     descriptors[index].revents = 0
                 }
+                let sleptAt = timeout > 0 ? NetworkEmulationClock.nowNanoseconds() : 0
                 let ready = CNetworkEmulationShim_poll(&descriptors, UInt(descriptors.count), timeout)
+                if timeout > 0 && ready == 0 {
+                    self.wakeupLead.observe(
+                        intended: sleptAt + UInt64(timeout),
+                        woke: NetworkEmulationClock.nowNanoseconds()
+                    )
+                }
                 guard ready > 0 else { continue }
                 if descriptors[2].revents != 0 {
                     self.publish()

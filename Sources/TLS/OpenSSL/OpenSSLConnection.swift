@@ -108,6 +108,12 @@ final class OpenSSLConnection {
     /// The `SSL` ex-data slot holding the unretained connection, for callbacks that only get an `SSL *`.
     static let exDataIndex: Int32 = CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL, 0, nil, nil, nil, nil)
 
+    /// The certificate the peer presented, once the handshake has received it (tests and
+    /// diagnostics: which certificate a host shows on each connection).
+    var peerCertificate: OpenSSLCertificate? {
+        SSL_get0_peer_certificate(self.ssl).map { OpenSSLCertificate(borrowing: $0) }
+    }
+
     /// The connection stored in `ssl`, if it is one of ours.
     static func from(_ ssl: OpaquePointer) -> OpenSSLConnection? {
         guard let raw = SSL_get_ex_data(ssl, Self.exDataIndex) else { return nil }

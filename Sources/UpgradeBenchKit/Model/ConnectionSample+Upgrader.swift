@@ -116,3 +116,20 @@ extension ConnectionSample {
         )
     }
 }
+
+extension ConnectionSample.ListenerTimestamps {
+    /// The listener's milestones of `timeline` in whole microseconds (rounded to nearest) since
+    /// `dialStart`, the dialer's origin; both are readings of the same monotonic clock.
+    public init(_ timeline: UpgradeTimeline, sinceDialAt dialStart: NIODeadline) {
+        func since(_ time: NIODeadline?) -> UInt64? {
+            guard let time else { return nil }
+            return UInt64((max(0, (time - dialStart).nanoseconds) + 500) / 1000)
+        }
+        self.init(
+            accepted: since(timeline.start),
+            securityAgreed: since(timeline[.securityAgreed]),
+            handshakeDone: since(timeline[.handshakeDone]),
+            muxerReady: since(timeline[.muxerReady])
+        )
+    }
+}

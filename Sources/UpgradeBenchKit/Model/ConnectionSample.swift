@@ -56,6 +56,45 @@ public struct ConnectionSample: Hashable, Sendable {
         }
     }
 
+    /// The listener's side of the same connection, on the dialer's time axis: microseconds since
+    /// the dialer started the dial. The runner's dialer and listener live in one process and read
+    /// one monotonic clock, so the two timelines can be laid over each other; that is what shows
+    /// where a round trip waits on the other side's computation.
+    public struct ListenerTimestamps: Hashable, Sendable {
+        /// The listener accepted the TCP connection.
+        public var accepted: UInt64?
+        /// The listener agreed on the security protocol (it wrote its multistream-select echo).
+        public var securityAgreed: UInt64?
+        /// The listener's side of the handshake completed: Noise msg3 or the TLS client Finished
+        /// arrived and the dialer's identity checked out.
+        public var handshakeDone: UInt64?
+        /// The listener's yamux session runs.
+        public var muxerReady: UInt64?
+
+        /// The listener stages in order, with their CSV column names.
+        public static var columns: [(name: String, keyPath: WritableKeyPath<ListenerTimestamps, UInt64?>)] {
+            [
+                ("listener_accepted_us", \.accepted),
+                ("listener_security_agreed_us", \.securityAgreed),
+                ("listener_handshake_done_us", \.handshakeDone),
+                ("listener_muxer_ready_us", \.muxerReady),
+            ]
+        }
+
+        /// Creates timestamps; stages not given were not reached (or not seen).
+        public init(
+            accepted: UInt64? = nil,
+            securityAgreed: UInt64? = nil,
+            handshakeDone: UInt64? = nil,
+            muxerReady: UInt64? = nil
+        ) {
+            self.accepted = accepted
+            self.securityAgreed = securityAgreed
+            self.handshakeDone = handshakeDone
+            self.muxerReady = muxerReady
+        }
+    }
+
     /// What the connection actually negotiated, as the dialer saw it.
     ///
     /// Each part is `nil` until known; a connection that failed early knows less.
@@ -112,14 +151,32 @@ public struct ConnectionSample: Hashable, Sendable {
     public var path: Path
     /// Why the connection failed, `nil` if it did not.
     public var failure: Failure?
+    /// The listener's timeline, when the runner could match the listener's end of the connection
+    /// to this one (see ``ListenerTimestamps``); `nil` otherwise.
+    public var listener: ListenerTimestamps?
+    /// For each stage reached, the microseconds of its time spent on the network along the
+    /// connection's critical path (``CriticalPath``); the rest was computation. `nil` when the
+    /// two ends' activity could not be matched (a relay path) or did not explain the stage.
+    public var network: Timestamps?
+    /// For each stage reached, the microseconds of its time the listener spent computing on the
+    /// critical path; `nil` as ``network``.
+    public var listenerCompute: Timestamps?
 
     /// Creates a sample.
-    public init(scenario: Scenario, index: Int, timestamps: Timestamps, path: Path, failure: Failure? = nil) {
+    public init(
+        scenario: Scenario,
+        index: Int,
+        timestamps: Timestamps,
+        path: Path,
+        failure: Failure? = nil,
+        listener: ListenerTimestamps? = nil
+    ) {
         self.scenario = scenario
         self.index = index
         self.timestamps = timestamps
         self.path = path
         self.failure = failure
+        self.listener = listener
     }
 
     /// Whether the connection failed.

@@ -1,6 +1,7 @@
 import COpenSSL
 import CSodium
 import Foundation
+import TLS
 
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,8 @@ extension RunMetadata {
         commandLine: [String],
         emulators: [Emulator],
         startedAt: Date = Date(),
-        gitDirectory: URL? = nil
+        gitDirectory: URL? = nil,
+        tlsCertificates: TLSCertificateMode = .perHost
     ) -> RunMetadata {
         RunMetadata(
             name: name,
@@ -39,7 +41,8 @@ extension RunMetadata {
             libraries: self.currentLibraries(),
             emulators: emulators,
             scenarios: matrix.scenarios,
-            throughputScenarios: matrix.throughput
+            throughputScenarios: matrix.throughput,
+            tlsCertificates: tlsCertificates.rawValue
         )
     }
 

@@ -82,14 +82,36 @@ public struct RunMetadata: Hashable, Sendable, Codable {
         public var details: String?
         /// Measured round trips at each requested RTT, before the scenarios ran.
         public var calibration: [EmulatorCalibration]
+        /// What the emulator's own thread did during each scenario it carried.
+        public var load: [EmulatorLoad]
 
         /// Creates a description.
-        public init(name: String, delaysConnect: Bool, details: String? = nil, calibration: [EmulatorCalibration] = [])
-        {
+        public init(
+            name: String,
+            delaysConnect: Bool,
+            details: String? = nil,
+            calibration: [EmulatorCalibration] = [],
+            load: [EmulatorLoad] = []
+        ) {
             self.name = name
             self.delaysConnect = delaysConnect
             self.details = details
             self.calibration = calibration
+            self.load = load
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case name, delaysConnect, details, calibration, load
+        }
+
+        /// Reads a description; `load` is absent from folders written before it was recorded.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.name = try container.decode(String.self, forKey: .name)
+            self.delaysConnect = try container.decode(Bool.self, forKey: .delaysConnect)
+            self.details = try container.decodeIfPresent(String.self, forKey: .details)
+            self.calibration = try container.decode([EmulatorCalibration].self, forKey: .calibration)
+            self.load = try container.decodeIfPresent([EmulatorLoad].self, forKey: .load) ?? []
         }
     }
 
@@ -117,6 +139,10 @@ public struct RunMetadata: Hashable, Sendable, Codable {
     public var scenarios: [Scenario]
     /// The throughput scenarios.
     public var throughputScenarios: [ThroughputScenario]
+    /// How TLS certificates were made: `per-host` (one per host identity, as go and rust do) or
+    /// `per-connection`; absent in folders written before the choice existed (they used
+    /// `per-connection`).
+    public var tlsCertificates: String?
 
     /// Creates metadata; ``collect(name:matrix:commandLine:emulators:startedAt:gitDirectory:)`` fills in the machine.
     public init(
@@ -131,7 +157,8 @@ public struct RunMetadata: Hashable, Sendable, Codable {
         libraries: Libraries,
         emulators: [Emulator],
         scenarios: [Scenario],
-        throughputScenarios: [ThroughputScenario]
+        throughputScenarios: [ThroughputScenario],
+        tlsCertificates: String? = nil
     ) {
         self.name = name
         self.matrix = matrix
@@ -145,6 +172,7 @@ public struct RunMetadata: Hashable, Sendable, Codable {
         self.emulators = emulators
         self.scenarios = scenarios
         self.throughputScenarios = throughputScenarios
+        self.tlsCertificates = tlsCertificates
     }
 }
 
@@ -173,5 +201,45 @@ public struct EmulatorCalibration: Hashable, Sendable, Codable {
         self.p50Microseconds = statistics.p50
         self.p99Microseconds = statistics.p99
         self.maximumMicroseconds = statistics.maximum
+    }
+}
+
+/// The emulator's own share of the machine while one scenario ran: the CPU time of its
+/// forwarding thread against the scenario's wall time, and how late it delivered.
+///
+/// On a two-core machine the dialer, the listener and the emulator share the cores; a share near
+/// zero means the emulator stayed out of the upgrades it delayed.
+public struct EmulatorLoad: Hashable, Sendable, Codable {
+    /// The scenario carried.
+    public var scenario: String
+    /// Wall time of the scenario (warm-up included), seconds.
+    public var wallSeconds: Double
+    /// CPU time the emulator's thread used meanwhile, seconds.
+    public var cpuSeconds: Double
+    /// Packets (TUN) or chunks (relay) forwarded meanwhile.
+    public var forwarded: Int
+    /// Mean lateness of those forwards over the whole path's life so far, µs.
+    public var meanLatenessMicroseconds: Double
+    /// Largest lateness over the path's life so far, µs.
+    public var maximumLatenessMicroseconds: Double
+
+    /// ``cpuSeconds`` over ``wallSeconds``: the fraction of one core the emulator used.
+    public var cpuShare: Double { self.wallSeconds > 0 ? self.cpuSeconds / self.wallSeconds : 0 }
+
+    /// Creates a record.
+    public init(
+        scenario: String,
+        wallSeconds: Double,
+        cpuSeconds: Double,
+        forwarded: Int,
+        meanLatenessMicroseconds: Double,
+        maximumLatenessMicroseconds: Double
+    ) {
+        self.scenario = scenario
+        self.wallSeconds = wallSeconds
+        self.cpuSeconds = cpuSeconds
+        self.forwarded = forwarded
+        self.meanLatenessMicroseconds = meanLatenessMicroseconds
+        self.maximumLatenessMicroseconds = maximumLatenessMicroseconds
     }
 }

@@ -5,6 +5,9 @@ public enum SamplesCSV {
         ["scenario", "security", "negotiation", "multistream", "rtt_ms", "emulator", "concurrency", "connection"]
         + ConnectionStage.allCases.map { "\($0.columnName)_us" }
         + ["path_security", "path_muxer", "path_early", "error"]
+        + ConnectionSample.ListenerTimestamps.columns.map(\.name)
+        + ConnectionStage.allCases.map { "\($0.columnName)_network_us" }
+        + ConnectionStage.allCases.map { "\($0.columnName)_listener_compute_us" }
 
     /// The document for `samples`, in the given order.
     public static func document(_ samples: [ConnectionSample]) -> CSVDocument {
@@ -26,6 +29,14 @@ public enum SamplesCSV {
         fields.append(sample.path.muxer ?? "")
         fields.append(sample.path.earlyMuxerNegotiation.map { $0 ? "true" : "false" } ?? "")
         fields.append(sample.failure?.description ?? "")
+        for column in ConnectionSample.ListenerTimestamps.columns {
+            fields.append(sample.listener?[keyPath: column.keyPath].map { String($0) } ?? "")
+        }
+        for timestamps in [sample.network, sample.listenerCompute] {
+            for stage in ConnectionStage.allCases {
+                fields.append(timestamps?[stage].map { String($0) } ?? "")
+            }
+        }
         return fields
     }
 
@@ -91,13 +102,33 @@ public enum SamplesCSV {
                 )
             }
             let failure = fields[base + 3].isEmpty ? nil : ConnectionSample.Failure(parsing: fields[base + 3])
-            return ConnectionSample(
+            var listener = ConnectionSample.ListenerTimestamps()
+            var listenerSeen = false
+            for (offset, column) in ConnectionSample.ListenerTimestamps.columns.enumerated() {
+                let value = try self.optionalMicroseconds(fields[base + 4 + offset], column: column.name, record: row)
+                listener[keyPath: column.keyPath] = value
+                listenerSeen = listenerSeen || value != nil
+            }
+            var sample = ConnectionSample(
                 scenario: scenario,
                 index: index,
                 timestamps: timestamps,
                 path: path,
-                failure: failure
+                failure: failure,
+                listener: listenerSeen ? listener : nil
             )
+            var next = base + 4 + ConnectionSample.ListenerTimestamps.columns.count
+            for keyPath in [\ConnectionSample.network, \ConnectionSample.listenerCompute] {
+                var values = ConnectionSample.Timestamps()
+                var seen = false
+                for stage in ConnectionStage.allCases {
+                    values[stage] = try self.optionalMicroseconds(fields[next], column: self.header[next], record: row)
+                    seen = seen || values[stage] != nil
+                    next += 1
+                }
+                sample[keyPath: keyPath] = seen ? values : nil
+            }
+            return sample
         }
     }
 

@@ -6,7 +6,8 @@ public enum SummaryCSV {
         "scenario", "security", "negotiation", "multistream", "rtt_ms", "emulator", "concurrency", "stage",
         "count", "failures", "min_us", "p50_us", "p90_us", "p99_us", "max_us", "mean_us",
         "measured_rtts", "theoretical_rtts", "saving_vs_classic_ms", "saving_vs_classic_rtts",
-        "theoretical_saving_rtts",
+        "theoretical_saving_rtts", "path_rtt_us", "network_p50_us", "compute_p50_us", "network_rtts",
+        "compute_excess_us", "network_saving_rtts",
     ]
 
     /// The document for `report`, scenario by scenario, stages in order.
@@ -35,6 +36,12 @@ public enum SummaryCSV {
                     saving?.savingMilliseconds.map { FixedPoint.format($0, decimals: 3) } ?? "",
                     saving?.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "",
                     saving.map { String($0.theoretical) } ?? "",
+                    roundTrips?.pathRTTMicroseconds.map { FixedPoint.format($0, decimals: 0) } ?? "",
+                    roundTrips?.networkMedianMicroseconds.map { String($0) } ?? "",
+                    roundTrips?.computeMedianMicroseconds.map { String($0) } ?? "",
+                    roundTrips?.network.map { FixedPoint.format($0, decimals: 3) } ?? "",
+                    roundTrips?.computeExcessMicroseconds.map { String($0) } ?? "",
+                    saving?.networkSavingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "",
                 ])
             }
         }

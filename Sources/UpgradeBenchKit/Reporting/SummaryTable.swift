@@ -11,23 +11,33 @@ public enum SummaryTable {
         check: CheckResult? = nil
     ) -> String {
         var rows: [[String]] = [
-            ["scenario", "conns", "failed", "p50 ms", "p99 ms", "RTTs meas/theory", "early saves"]
+            ["scenario", "conns", "failed", "p50 ms", "p99 ms", "RTTs net/theory", "+compute", "early saves"]
         ]
         for summary in report.summaries {
             let scenario = summary.scenario
             let statistics = summary[.muxerReady].statistics
             let roundTrips = report.roundTrips(for: scenario, at: .muxerReady)
             var rtts = "-"
+            var extra = ""
             if scenario.rttMilliseconds > 0, let roundTrips {
-                rtts =
-                    "\(roundTrips.measured.map { FixedPoint.format($0, decimals: 2) } ?? "?") / \(roundTrips.theoretical)"
+                if scenario.concurrency > 1 {
+                    rtts = "n/a (load)"
+                } else if let network = roundTrips.network {
+                    rtts = "\(FixedPoint.format(network, decimals: 2)) / \(roundTrips.theoretical)"
+                } else {
+                    // No critical path (relay): the loopback-subtracted count, marked.
+                    rtts = "\(roundTrips.measured.map { FixedPoint.format($0, decimals: 2) } ?? "?")* / \(roundTrips.theoretical)"
+                }
+                if let excess = roundTrips.computeExcessMicroseconds {
+                    extra = "\(FixedPoint.format(Double(excess) / 1000, decimals: 2)) ms"
+                }
             }
             var saving = ""
             if scenario.negotiation == .early, let early = report.saving(for: scenario, at: .muxerReady),
                 let milliseconds = early.savingMilliseconds
             {
                 saving = "\(FixedPoint.format(milliseconds, decimals: 2)) ms"
-                if let roundTrips = early.savingRoundTrips {
+                if let roundTrips = early.networkSavingRoundTrips ?? early.savingRoundTrips {
                     saving += " = \(FixedPoint.format(roundTrips, decimals: 2)) RTT (theory \(early.theoretical))"
                 }
             }
@@ -38,10 +48,13 @@ public enum SummaryTable {
                 statistics.map { PlotData.milliseconds($0.p50) } ?? "-",
                 statistics.map { PlotData.milliseconds($0.p99) } ?? "-",
                 rtts,
+                extra,
                 saving,
             ])
         }
-        var text = "dial -> muxer_ready\n" + self.align(rows, leftColumns: [0, 6])
+        var text =
+            "dial -> muxer_ready (RTTs: network round trips on the critical path; +compute: its computation "
+            + "beyond loopback's; * loopback-subtracted)\n" + self.align(rows, leftColumns: [0, 7])
 
         if !throughput.isEmpty {
             var throughputRows: [[String]] = [["throughput", "runs", "failed", "median MB/s", "min", "max", "of TCP"]]

@@ -1,13 +1,28 @@
 /// Measured round trips per stage and the saving of early over classic negotiation, computed
 /// from scenario summaries; pure, so the check gate can be tested on synthetic samples.
 ///
-/// ### Measured round trips
-/// For a scenario at RTT r > 0 and its loopback baseline (same path and concurrency, RTT 0):
+/// Two measurements of the same thing, which differ by exactly what the model leaves out:
+///
+/// ### Network round trips (what the model counts, and what `--check` gates)
+/// For a scenario at RTT r > 0, from each connection's critical path (``CriticalPath``):
+///
+///     network(stage) = p50 of the stage's time in flight / path RTT
+///
+/// where the path RTT is the emulator's calibration at r (a 1-byte ping-pong through the same
+/// path, so it includes the emulator's own lateness and an endpoint's wake-up), or r when no
+/// calibration is known. The computation of both ends, whatever it costs under this delay, is
+/// not in the numerator.
+///
+/// ### Measured round trips (what a user sees)
+/// For the same scenario and its loopback baseline (same path and concurrency, RTT 0):
 ///
 ///     measured(stage) = (p50 at r − p50 at loopback) / r
 ///
-/// Subtracting the loopback median removes the computation (handshake crypto, yamux set-up),
-/// which does not depend on the RTT; what remains is time spent waiting for the network.
+/// Subtracting the loopback median removes the computation as it costs at loopback. Under delay
+/// it costs more here (code that runs after a thread slept through a round trip runs cold;
+/// docs/machine.md), and the emulator adds its lateness, so `measured − network` is that extra
+/// computation and lateness, in round trips. Both are reported; ``computeExcessMicroseconds``
+/// gives the extra computation directly.
 ///
 /// ### Saving of early over classic
 /// For a classic scenario and its early counterpart (same security, multistream mode, RTT,
@@ -15,9 +30,14 @@
 ///
 ///     saving (ms)   = p50 classic − p50 early                      (at this RTT, what a user sees)
 ///     saving (RTTs) = measured(classic) − measured(early)          (only for r > 0)
+///     network saving (RTTs) = network(classic) − network(early)    (only for r > 0)
 ///
-/// The RTT form subtracts the loopback difference between the two paths (early Noise payloads
-/// are longer; classic runs one more multistream exchange), so it counts round trips only.
+/// ### Under load
+/// Round trips are counted only with one connection in flight. At higher concurrency both ends'
+/// event loops serve other connections: bytes wait in socket buffers and handlers wait for a core,
+/// so neither the loopback median (mostly queueing, not computation) nor the time in flight
+/// (which then includes that wait) measures the path. Those rows leave the round-trip columns
+/// empty; the milliseconds stay.
 public struct RoundTripReport: Sendable {
     /// One stage of one scenario.
     public struct StageRoundTrips: Hashable, Sendable {
@@ -31,10 +51,23 @@ public struct RoundTripReport: Sendable {
         public let baseline: Scenario?
         /// The baseline's median at the stage.
         public let baselineMedianMicroseconds: UInt64?
-        /// Measured round trips; `nil` at RTT 0 or without both medians.
+        /// Measured round trips; `nil` at RTT 0, under concurrency, or without both medians.
         public let measured: Double?
         /// The ``RoundTripModel`` count.
         public let theoretical: Int
+        /// The round-trip time of the path the scenario ran on, µs: its calibration, or the
+        /// requested RTT when none is known; `nil` at RTT 0.
+        public let pathRTTMicroseconds: Double?
+        /// The median time in flight on the critical path, µs; `nil` without critical paths.
+        public let networkMedianMicroseconds: UInt64?
+        /// The median computation on the critical path, µs; `nil` without critical paths.
+        public let computeMedianMicroseconds: UInt64?
+        /// Network round trips: ``networkMedianMicroseconds`` / ``pathRTTMicroseconds``; `nil` at
+        /// RTT 0, under concurrency, or without critical paths.
+        public let network: Double?
+        /// The critical path's median computation here minus at the loopback baseline, µs: what
+        /// the same work costs more under this delay; `nil` where either is unknown.
+        public let computeExcessMicroseconds: Int64?
     }
 
     /// Early against classic at one stage, for one path and RTT.
@@ -50,6 +83,8 @@ public struct RoundTripReport: Sendable {
         public let savingMicroseconds: Int64?
         /// The saving in round trips; `nil` at RTT 0 or without both measured counts.
         public let savingRoundTrips: Double?
+        /// The saving in network round trips; `nil` without both network counts.
+        public let networkSavingRoundTrips: Double?
         /// The ``RoundTripModel`` saving.
         public let theoretical: Int
 
@@ -68,34 +103,76 @@ public struct RoundTripReport: Sendable {
     /// Every classic/early pair at every stage, in the run order of the early scenarios.
     public let savings: [EarlySaving]
 
+    /// The round-trip time of one emulated path, as calibrated before its scenarios ran.
+    public struct PathKey: Hashable, Sendable {
+        /// The emulator name (``Scenario/Emulator/name``).
+        public var emulator: String
+        /// The requested RTT.
+        public var rttMilliseconds: Int
+
+        /// Creates a key.
+        public init(emulator: String, rttMilliseconds: Int) {
+            self.emulator = emulator
+            self.rttMilliseconds = rttMilliseconds
+        }
+    }
+
     /// Computes the report.
-    public init(summaries: [ScenarioSummary], model: RoundTripModel = .standard) {
+    ///
+    /// - Parameters:
+    ///   - summaries: The scenarios' summaries, in run order.
+    ///   - model: The model to compare with.
+    ///   - pathRTTs: Calibrated round-trip times per path, µs (median); a path without one is
+    ///     counted in units of its requested RTT.
+    public init(
+        summaries: [ScenarioSummary],
+        model: RoundTripModel = .standard,
+        pathRTTs: [PathKey: Double] = [:]
+    ) {
         self.summaries = summaries
         self.model = model
 
         var stages: [StageRoundTrips] = []
         for summary in summaries {
             let baseline = Self.baseline(for: summary.scenario, in: summaries)
+            let scenario = summary.scenario
+            let counts = scenario.rttMilliseconds > 0 && scenario.concurrency == 1
+            let pathRTT: Double? =
+                scenario.rttMilliseconds > 0
+                ? pathRTTs[PathKey(emulator: scenario.emulator.name, rttMilliseconds: scenario.rttMilliseconds)]
+                    ?? Double(scenario.rttMilliseconds) * 1000
+                : nil
             for stage in ConnectionStage.allCases {
                 let median = summary[stage].statistics?.p50
                 let baselineMedian = baseline?[stage].statistics?.p50
                 var measured: Double? = nil
-                if summary.scenario.rttMilliseconds > 0, let median, let baselineMedian {
-                    measured = Self.roundTrips(
-                        median,
-                        minus: baselineMedian,
-                        rttMilliseconds: summary.scenario.rttMilliseconds
-                    )
+                if counts, let median, let baselineMedian {
+                    measured = Self.roundTrips(median, minus: baselineMedian, rttMilliseconds: scenario.rttMilliseconds)
+                }
+                let networkMedian = summary[stage].network?.p50
+                let computeMedian = summary[stage].compute?.p50
+                var network: Double? = nil
+                if counts, let networkMedian, let pathRTT, pathRTT > 0 {
+                    network = Double(networkMedian) / pathRTT
+                }
+                var computeExcess: Int64? = nil
+                if let computeMedian, let baselineCompute = baseline?[stage].compute?.p50 {
+                    computeExcess = Int64(clamping: computeMedian) - Int64(clamping: baselineCompute)
                 }
                 stages.append(
                     StageRoundTrips(
-                        scenario: summary.scenario,
+                        scenario: scenario,
                         stage: stage,
                         medianMicroseconds: median,
                         baseline: baseline?.scenario,
                         baselineMedianMicroseconds: baselineMedian,
                         measured: measured,
-                        theoretical: model.roundTrips(to: stage, for: summary.scenario)
+                        theoretical: model.roundTrips(to: stage, for: scenario),
+                        pathRTTMicroseconds: pathRTT,
+                        networkMedianMicroseconds: networkMedian,
+                        computeMedianMicroseconds: computeMedian,
+                        network: network,
+                        computeExcessMicroseconds: computeExcess
                     )
                 )
             }
@@ -124,6 +201,10 @@ public struct RoundTripReport: Sendable {
                 if let classicMeasured = classicRow?.measured, let earlyMeasured = earlyRow?.measured {
                     savingRoundTrips = classicMeasured - earlyMeasured
                 }
+                var networkSaving: Double? = nil
+                if let classicNetwork = classicRow?.network, let earlyNetwork = earlyRow?.network {
+                    networkSaving = classicNetwork - earlyNetwork
+                }
                 savings.append(
                     EarlySaving(
                         classic: classic.scenario,
@@ -131,6 +212,7 @@ public struct RoundTripReport: Sendable {
                         stage: stage,
                         savingMicroseconds: savingMicroseconds,
                         savingRoundTrips: savingRoundTrips,
+                        networkSavingRoundTrips: networkSaving,
                         theoretical: model.earlySaving(
                             at: stage,
                             multistream: summary.scenario.multistream,

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NetworkEmulation
 import P2PCore
+import TLS
 import Upgrader
 
 /// Runs a ``ScenarioMatrix``: for each RTT, one emulated path (plain loopback at RTT 0), a
@@ -16,6 +17,8 @@ public struct BenchRunner: Sendable {
     public var group: any EventLoopGroup
     /// The first-stream payload.
     public var echoPayloadLength: Int = 32
+    /// How both ends make TLS certificates; one per host, as go and rust do, unless asked.
+    public var tlsCertificateMode: TLSCertificateMode = .perHost
     /// Where progress goes.
     public var logger: Logger
 
@@ -36,6 +39,21 @@ public struct BenchRunner: Sendable {
         public var results: BenchResults
         /// The emulators used, with calibration, for `meta.json`.
         public var emulators: [RunMetadata.Emulator]
+
+        /// The calibrated RTT of every emulated path, µs (median), for ``RoundTripReport``.
+        public var pathRTTs: [RoundTripReport.PathKey: Double] {
+            var rtts: [RoundTripReport.PathKey: Double] = [:]
+            for emulator in self.emulators {
+                for calibration in emulator.calibration where calibration.requestedRTTMilliseconds > 0 {
+                    let key = RoundTripReport.PathKey(
+                        emulator: emulator.name,
+                        rttMilliseconds: calibration.requestedRTTMilliseconds
+                    )
+                    rtts[key] = Double(calibration.p50Microseconds)
+                }
+            }
+            return rtts
+        }
     }
 
     /// Runs every scenario of `matrix` and reports progress to `progress`.
@@ -75,13 +93,25 @@ public struct BenchRunner: Sendable {
                 let group = scenarios.filter { $0.negotiation == negotiation }
                 guard !group.isEmpty else { continue }
                 let listener = try await ScenarioListener.start(
-                    negotiation: negotiation, path: path, eventLoopGroup: self.group
+                    negotiation: negotiation, path: path, eventLoopGroup: self.group,
+                    tlsCertificateMode: self.tlsCertificateMode
                 )
                 defer { listener.stop() }
                 for scenario in group {
                     progress.scenarioStarted(scenario)
+                    let before = (statistics: path.statistics, at: NIODeadline.now())
                     let samples = try await self.run(scenario, path: path, listener: listener, progress: progress)
                     for sample in samples { results.record(sample) }
+                    if let load = Self.load(of: scenario, from: before, to: (path.statistics, NIODeadline.now())) {
+                        emulators[name]?.load.append(load)
+                        self.logger.info(
+                            "emulator load",
+                            metadata: [
+                                "scenario": "\(scenario.name)", "cpu_share": "\(load.cpuShare)",
+                                "mean_lateness_us": "\(load.meanLatenessMicroseconds)",
+                            ]
+                        )
+                    }
                     progress.scenarioFinished(scenario)
                 }
                 try await listener.close()
@@ -96,6 +126,62 @@ public struct BenchRunner: Sendable {
         }
         progress.finish()
         return Output(results: results, emulators: emulators.values.sorted { $0.name < $1.name })
+    }
+
+    /// What the emulator's thread did between two readings of its statistics; `nil` for paths
+    /// without an emulator thread (loopback).
+    static func load(
+        of scenario: Scenario,
+        from before: (statistics: NetworkEmulatorStatistics, at: NIODeadline),
+        to after: (statistics: NetworkEmulatorStatistics, at: NIODeadline)
+    ) -> EmulatorLoad? {
+        guard let cpuBefore = before.statistics.cpuTime, let cpuAfter = after.statistics.cpuTime else { return nil }
+        func seconds(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        }
+        return EmulatorLoad(
+            scenario: scenario.name,
+            wallSeconds: Double((after.at - before.at).nanoseconds) / 1e9,
+            cpuSeconds: seconds(cpuAfter - cpuBefore),
+            forwarded: after.statistics.forwarded - before.statistics.forwarded,
+            meanLatenessMicroseconds: Double(after.statistics.meanLateness.nanoseconds) / 1000,
+            maximumLatenessMicroseconds: Double(after.statistics.maximumLateness.nanoseconds) / 1000
+        )
+    }
+
+    /// Splits every stage the sample reached into network and computation (``CriticalPath``).
+    static func recordCriticalPaths(
+        into sample: inout ConnectionSample,
+        start: NIODeadline,
+        connected: NIODeadline,
+        accepted: NIODeadline,
+        dialer: [CriticalPath.Event],
+        listener: [CriticalPath.Event]
+    ) {
+        var network = ConnectionSample.Timestamps()
+        var listenerCompute = ConnectionSample.Timestamps()
+        var any = false
+        for stage in ConnectionStage.allCases {
+            guard let microseconds = sample.timestamps[stage] else { continue }
+            let stageTime = start.uptimeNanoseconds + microseconds * 1000
+            guard
+                let split = CriticalPath.split(
+                    stage: stageTime,
+                    start: start.uptimeNanoseconds,
+                    connected: connected.uptimeNanoseconds,
+                    accepted: accepted.uptimeNanoseconds,
+                    dialer: dialer,
+                    listener: listener
+                )
+            else { continue }
+            network[stage] = (split.networkNanoseconds + 500) / 1000
+            listenerCompute[stage] = (split.listenerComputeNanoseconds + 500) / 1000
+            any = true
+        }
+        if any {
+            sample.network = network
+            sample.listenerCompute = listenerCompute
+        }
     }
 
     /// The emulator names the results use (`Scenario.Emulator`).
@@ -121,7 +207,8 @@ public struct BenchRunner: Sendable {
                 identity: .generateEd25519(),
                 security: [scenario.security.upgradeSecurity],
                 negotiation: scenario.negotiation.upgradeNegotiation,
-                multistream: scenario.multistream.multistreamMode
+                multistream: scenario.multistream.multistreamMode,
+                tlsCertificateMode: self.tlsCertificateMode
             )
         )
         let total = scenario.warmup + scenario.connections
@@ -165,15 +252,42 @@ public struct BenchRunner: Sendable {
         }
         let connection: EmulatedConnection
         let channel: any Channel
+        let activity = WireActivity()
         do {
             connection = try await path.connect(to: listener.dialAddress)
             channel = try await ClientBootstrap(group: self.group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelOption(.autoRead, value: false)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(WireActivityRecorder(activity: activity))
+                    }
+                }
                 .withConnectedSocket(connection.socket)
                 .get()
         } catch {
             return failed(UpgradeError(stage: .tcpConnect, underlying: error))
+        }
+        let localPort = channel.localAddress?.port
+        /// The listener's view of this connection and the critical-path split, once the dialer is
+        /// done with it.
+        func withListenerView(_ sample: ConnectionSample) -> ConnectionSample {
+            guard let localPort, let record = listener.records.take(localPort: localPort) else { return sample }
+            var sample = sample
+            if let timeline = record.timeline {
+                sample.listener = ConnectionSample.ListenerTimestamps(timeline, sinceDialAt: connection.startedAt)
+            }
+            if let listenerActivity = record.activity, let accepted = record.timeline?.start {
+                Self.recordCriticalPaths(
+                    into: &sample,
+                    start: connection.startedAt,
+                    connected: connection.connectedAt,
+                    accepted: accepted,
+                    dialer: activity.events,
+                    listener: listenerActivity.events
+                )
+            }
+            return sample
         }
         let upgraded: UpgradedConnection
         do {
@@ -187,19 +301,21 @@ public struct BenchRunner: Sendable {
             channel.close(promise: nil)
             // The upgrade fails with `UpgradeError`s (which carry the stages reached); anything
             // else means it never started on the channel.
-            return failed(error as? UpgradeError ?? UpgradeError(stage: .tcpConnect, underlying: error))
+            return withListenerView(failed(error as? UpgradeError ?? UpgradeError(stage: .tcpConnect, underlying: error)))
         }
         defer { upgraded.close().whenComplete { _ in } }
         var timeline = upgraded.outcome.timeline
         do {
             let echoedAt = try await upgraded.echo(payload: payload).get()
             timeline.record(.firstEcho, at: echoedAt)
-            return ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
+            return withListenerView(
+                ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
+            )
         } catch {
             // The upgrade itself succeeded: its stages and path stay in the sample.
             var sample = ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
             sample.failure = .init(error as? UpgradeError ?? UpgradeError(stage: .firstStream, underlying: error))
-            return sample
+            return withListenerView(sample)
         }
     }
 }
@@ -211,36 +327,68 @@ final class ScenarioListener: Sendable {
     let channel: any Channel
     let socket: EmulatedListeningSocket
     let path: EmulatedPath
+    /// The listener's view of each connection, for the dialer to pick up.
+    let records: ListenerRecords
 
     var dialAddress: SocketAddress { self.socket.dialAddress }
     var peerID: PeerID { self.host.peerID }
 
-    private init(host: UpgradeHost, channel: any Channel, socket: EmulatedListeningSocket, path: EmulatedPath) {
+    private init(
+        host: UpgradeHost,
+        channel: any Channel,
+        socket: EmulatedListeningSocket,
+        path: EmulatedPath,
+        records: ListenerRecords
+    ) {
         self.host = host
         self.channel = channel
         self.socket = socket
         self.path = path
+        self.records = records
     }
 
     static func start(
         negotiation: Scenario.Negotiation,
         path: EmulatedPath,
-        eventLoopGroup: any EventLoopGroup
+        eventLoopGroup: any EventLoopGroup,
+        tlsCertificateMode: TLSCertificateMode
     ) async throws -> ScenarioListener {
         let host = try UpgradeHost(
             configuration: UpgradeConfiguration(
                 identity: .generateEd25519(),
                 security: [.noise, .tls],
-                negotiation: negotiation.upgradeNegotiation
+                negotiation: negotiation.upgradeNegotiation,
+                tlsCertificateMode: tlsCertificateMode
             )
         )
         let socket = try await path.makeListeningSocket()
+        let records = ListenerRecords()
         let channel = try await ServerBootstrap(group: eventLoopGroup)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in host.initializeAcceptedChannel(channel) }
+            .childChannelInitializer { channel in
+                let remotePort = channel.remoteAddress?.port
+                if let remotePort {
+                    let activity = WireActivity()
+                    records.accepted(remotePort: remotePort, activity: activity)
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(WireActivityRecorder(activity: activity))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
+                return host.initializeAcceptedChannel(channel) { result in
+                    guard let remotePort else { return }
+                    let timeline: UpgradeTimeline?
+                    switch result {
+                    case .success(let upgraded): timeline = upgraded.outcome.timeline
+                    case .failure(let error): timeline = (error as? UpgradeError)?.timeline
+                    }
+                    if let timeline { records.upgraded(remotePort: remotePort, timeline: timeline) }
+                }
+            }
             .withBoundSocket(socket.socket)
             .get()
-        return ScenarioListener(host: host, channel: channel, socket: socket, path: path)
+        return ScenarioListener(host: host, channel: channel, socket: socket, path: path, records: records)
     }
 
     func close() async throws {

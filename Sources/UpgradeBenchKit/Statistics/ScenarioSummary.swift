@@ -10,6 +10,12 @@ public struct ScenarioSummary: Hashable, Sendable {
         public let failures: Int
         /// Statistics over the connections that reached it; `nil` if none did.
         public let statistics: LatencyStatistics?
+        /// Statistics of the stage's time on the network along the critical path
+        /// (``ConnectionSample/network``), over the connections that have it; `nil` if none has.
+        public var network: LatencyStatistics? = nil
+        /// Statistics of the stage's time computing on the critical path (stage time minus
+        /// network time, per connection), over the same connections.
+        public var compute: LatencyStatistics? = nil
     }
 
     /// The scenario.
@@ -53,14 +59,19 @@ public struct ScenarioSummary: Hashable, Sendable {
         var sortedMuxerReady: [UInt64] = []
         for stage in ConnectionStage.allCases {
             let values = samples.compactMap { $0.timestamps[stage] }.sorted()
-            stages.append(
-                Stage(
-                    stage: stage,
-                    count: values.count,
-                    failures: samples.count - values.count,
-                    statistics: values.isEmpty ? nil : LatencyStatistics(sorted: values)
-                )
+            var entry = Stage(
+                stage: stage,
+                count: values.count,
+                failures: samples.count - values.count,
+                statistics: values.isEmpty ? nil : LatencyStatistics(sorted: values)
             )
+            let splits = samples.compactMap { sample -> (network: UInt64, compute: UInt64)? in
+                guard let total = sample.timestamps[stage], let network = sample.network?[stage] else { return nil }
+                return (network, total > network ? total - network : 0)
+            }
+            entry.network = LatencyStatistics(values: splits.map(\.network))
+            entry.compute = LatencyStatistics(values: splits.map(\.compute))
+            stages.append(entry)
             if stage == .muxerReady { sortedMuxerReady = values }
         }
         self.stages = stages

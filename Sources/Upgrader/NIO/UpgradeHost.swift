@@ -40,7 +40,8 @@ public final class UpgradeHost: Sendable {
         self.tlsContext = try TLSContext(
             configuration: TLSConfiguration(
                 identityKey: configuration.identity,
-                muxers: configuration.handshakeMuxers
+                muxers: configuration.handshakeMuxers,
+                certificateMode: configuration.tlsCertificateMode
             )
         )
     }

@@ -1,0 +1,69 @@
+import NIOConcurrencyHelpers
+import Upgrader
+
+/// The listener's record of every connection it accepted (its socket activity from the accept on,
+/// and its upgrade timeline once the upgrade ended), kept until the dialer of the same connection
+/// picks it up.
+///
+/// The two ends of a connection are matched by the dialer's TCP port: the listener sees it as the
+/// remote port of the accepted socket, the dialer as its local port. That holds wherever the path
+/// forwards packets without rewriting addresses (loopback, the TUN delayer, netem); a relay
+/// terminates the dialer's TCP connection, so there the listener's view stays unmatched.
+final class ListenerRecords: Sendable {
+    /// What the listener knows of one connection.
+    struct Record: Sendable {
+        /// The socket activity, filled in as the connection goes.
+        var activity: WireActivity?
+        /// The upgrade's timeline, once the upgrade succeeded or failed.
+        var timeline: UpgradeTimeline?
+    }
+
+    /// Records left behind by connections whose dialer never asked (it failed before connecting)
+    /// are dropped past this many, oldest first, so a long run cannot grow the table.
+    static let capacity = 4096
+
+    private struct Table {
+        var byPort: [Int: Record] = [:]
+        var order: [Int] = []
+    }
+
+    private let table = NIOLockedValueBox(Table())
+
+    /// Starts the record of the connection from `remotePort` with its socket activity.
+    func accepted(remotePort: Int, activity: WireActivity) {
+        self.update(remotePort) { $0.activity = activity }
+    }
+
+    /// Stores the listener's upgrade timeline of the connection from `remotePort`.
+    func upgraded(remotePort: Int, timeline: UpgradeTimeline) {
+        self.update(remotePort) { $0.timeline = timeline }
+    }
+
+    /// Removes and returns the listener's record of the connection the dialer made from
+    /// `localPort`, if there is one.
+    func take(localPort: Int) -> Record? {
+        self.table.withLockedValue { table in
+            guard let record = table.byPort.removeValue(forKey: localPort) else { return nil }
+            if let index = table.order.firstIndex(of: localPort) { table.order.remove(at: index) }
+            return record
+        }
+    }
+
+    private func update(_ port: Int, _ change: (inout Record) -> Void) {
+        self.table.withLockedValue { table in
+            var record: Record
+            if let existing = table.byPort[port] {
+                record = existing
+            } else {
+                record = Record()
+                table.order.append(port)
+            }
+            change(&record)
+            table.byPort[port] = record
+            if table.order.count > Self.capacity {
+                let oldest = table.order.removeFirst()
+                table.byPort[oldest] = nil
+            }
+        }
+    }
+}
