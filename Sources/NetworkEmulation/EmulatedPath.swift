@@ -154,6 +154,15 @@ public final class EmulatedPath: Sendable {
     /// Counters of the emulator's forwarding (zero for emulators that do not forward in userspace).
     public var statistics: NetworkEmulatorStatistics { self.backend.statistics }
 
+    /// The remote port the listener sees for the connection the dialer made from `dialerPort`,
+    /// so that tools can match the two ends of a connection: the dialer's own port where the
+    /// path forwards packets (loopback, TUN, netem); the relay's port of the relayed connection,
+    /// once it has connected to the listener, on a relay; `nil` when not (yet) known.
+    public func listenerSidePort(ofDialerPort dialerPort: Int) -> Int? {
+        guard let port = UInt16(exactly: dialerPort) else { return nil }
+        return self.backend.listenerSidePort(ofDialerPort: port).map(Int.init)
+    }
+
     /// Removes everything the path created. Idempotent; safe from any thread.
     public func stop() {
         let first = self.stopped.withLockedValue { stopped -> Bool in

@@ -24,8 +24,17 @@ protocol EmulatorBackend: AnyObject, Sendable {
 
     var statistics: NetworkEmulatorStatistics { get }
 
+    /// The port the listener sees as the remote port of the connection the dialer made from
+    /// `dialerPort`: the same port on paths that forward packets, the relay's own port on a relay.
+    func listenerSidePort(ofDialerPort dialerPort: UInt16) -> UInt16?
+
     /// What the emulator holds right now, so that tests can prove ``stop()`` released it.
     var resources: EmulatorResources { get }
+}
+
+extension EmulatorBackend {
+    /// Paths that forward packets keep the dialer's address and port.
+    func listenerSidePort(ofDialerPort dialerPort: UInt16) -> UInt16? { dialerPort }
 }
 
 /// A socket just connected by a backend, with `CLOCK_MONOTONIC` readings around the handshake.

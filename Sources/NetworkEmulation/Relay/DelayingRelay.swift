@@ -59,6 +59,10 @@ final class DelayingRelay: Sendable {
         var frontendCount = 0
         /// Dialer port to `CLOCK_MONOTONIC` time of its connect(2), until the relay accepts it.
         var announcedDials: [UInt16: UInt64] = [:]
+        /// Dialer port to the local port of the relay's connection to the listener, newest
+        /// ``DelayingRelay/maximumAnnouncedDials`` only, in the order they were made.
+        var upstreamPorts: [UInt16: UInt16] = [:]
+        var upstreamPortOrder: [UInt16] = []
         var stopRequested = false
         var counters = Counters()
         var openDescriptors: [CInt] = []
@@ -159,6 +163,12 @@ final class DelayingRelay: Sendable {
         }
     }
 
+    /// The local port of the relay's connection to the listener for the dialer's connection from
+    /// `port`, once the relay has opened it (1.5 emulated round trips after the dial).
+    func upstreamPort(ofDialerPort port: UInt16) -> UInt16? {
+        self.shared.withLockedValue { $0.upstreamPorts[port] }
+    }
+
     /// Stops the relay: closes every frontend and relayed connection, waits for the thread, and
     /// closes the wake pipe. Idempotent.
     func stop() {
@@ -206,6 +216,8 @@ final class DelayingRelay: Sendable {
         }
 
         let downstream: CInt
+        /// The dialer's port, when known.
+        let dialerPort: UInt16?
         /// When the dialer called connect(2): announced by the dial helper, else the accept time.
         let origin: UInt64
         let upstreamAddress: sockaddr_in
@@ -224,8 +236,16 @@ final class DelayingRelay: Sendable {
         var upstreamWriteShut = false
         var failed = false
 
-        init(downstream: CInt, origin: UInt64, upstreamAddress: sockaddr_in, connectAt: UInt64, bufferLimit: Int) {
+        init(
+            downstream: CInt,
+            dialerPort: UInt16?,
+            origin: UInt64,
+            upstreamAddress: sockaddr_in,
+            connectAt: UInt64,
+            bufferLimit: Int
+        ) {
             self.downstream = downstream
+            self.dialerPort = dialerPort
             self.origin = origin
             self.upstreamAddress = upstreamAddress
             self.upstream = .waiting(until: connectAt)
@@ -380,9 +400,15 @@ final class DelayingRelay: Sendable {
                         Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
                     }
                 }
+                let connectErrno = errno
+                if result == 0 || connectErrno == EINPROGRESS, let dialerPort = connection.dialerPort,
+                    let local = try? EmulatorSocket.localAddress(of: fd)
+                {
+                    self.recordUpstreamPort(EmulatorSocket.port(local), of: dialerPort)
+                }
                 if result == 0 {
                     connection.upstream = .open(fd)
-                } else if errno == EINPROGRESS {
+                } else if connectErrno == EINPROGRESS {
                     connection.upstream = .connecting(fd)
                 } else {
                     connection.upstream = .connecting(fd)
@@ -390,6 +416,19 @@ final class DelayingRelay: Sendable {
                 }
             } catch {
                 self.fail(connection)
+            }
+        }
+
+        /// Remembers which relay port carries the dialer's connection to the listener.
+        private func recordUpstreamPort(_ upstream: UInt16, of dialer: UInt16) {
+            self.shared.withLockedValue { shared in
+                if shared.upstreamPorts.updateValue(upstream, forKey: dialer) == nil {
+                    shared.upstreamPortOrder.append(dialer)
+                }
+                if shared.upstreamPortOrder.count > DelayingRelay.maximumAnnouncedDials {
+                    let oldest = shared.upstreamPortOrder.removeFirst()
+                    shared.upstreamPorts[oldest] = nil
+                }
             }
         }
 
@@ -559,8 +598,10 @@ final class DelayingRelay: Sendable {
                 self.track(fd)
                 EmulatorSocket.setNoDelay(fd)
                 var origin = now
+                var dialerPort: UInt16? = nil
                 if let peer = try? EmulatorSocket.peerAddress(of: fd) {
                     let port = EmulatorSocket.port(peer)
+                    dialerPort = port
                     if let announced = self.shared.withLockedValue({ $0.announcedDials.removeValue(forKey: port) }),
                         announced <= now, now - announced < DelayingRelay.announcementLifetimeNanoseconds
                     {
@@ -570,6 +611,7 @@ final class DelayingRelay: Sendable {
                 self.connections.append(
                     Connection(
                         downstream: fd,
+                        dialerPort: dialerPort,
                         origin: origin,
                         upstreamAddress: frontend.upstream,
                         connectAt: origin + 3 * self.delay,

@@ -96,6 +96,10 @@ final class RelayBackend: EmulatorBackend {
         return statistics
     }
 
+    func listenerSidePort(ofDialerPort dialerPort: UInt16) -> UInt16? {
+        self.relay.upstreamPort(ofDialerPort: dialerPort)
+    }
+
     var resources: EmulatorResources {
         EmulatorResources(
             descriptors: self.relay.ownedDescriptors,

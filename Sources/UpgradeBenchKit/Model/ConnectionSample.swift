@@ -161,6 +161,10 @@ public struct ConnectionSample: Hashable, Sendable {
     /// For each stage reached, the microseconds of its time the listener spent computing on the
     /// critical path; `nil` as ``network``.
     public var listenerCompute: Timestamps?
+    /// For each stage reached, the one-way trips on its critical path (the connect counting two):
+    /// twice the round trips the dialer waited for, which ``RoundTripModel`` predicts exactly;
+    /// `nil` as ``network``.
+    public var flights: Timestamps?
 
     /// Creates a sample.
     public init(

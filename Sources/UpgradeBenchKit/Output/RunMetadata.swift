@@ -218,9 +218,9 @@ public struct EmulatorLoad: Hashable, Sendable, Codable {
     public var cpuSeconds: Double
     /// Packets (TUN) or chunks (relay) forwarded meanwhile.
     public var forwarded: Int
-    /// Mean lateness of those forwards over the whole path's life so far, µs.
+    /// Mean lateness of those forwards (time between a packet's deadline and its write), µs.
     public var meanLatenessMicroseconds: Double
-    /// Largest lateness over the path's life so far, µs.
+    /// Largest lateness since the path started (this scenario or an earlier one on it), µs.
     public var maximumLatenessMicroseconds: Double
 
     /// ``cpuSeconds`` over ``wallSeconds``: the fraction of one core the emulator used.

@@ -8,6 +8,7 @@ public enum SamplesCSV {
         + ConnectionSample.ListenerTimestamps.columns.map(\.name)
         + ConnectionStage.allCases.map { "\($0.columnName)_network_us" }
         + ConnectionStage.allCases.map { "\($0.columnName)_listener_compute_us" }
+        + ConnectionStage.allCases.map { "\($0.columnName)_flights" }
 
     /// The document for `samples`, in the given order.
     public static func document(_ samples: [ConnectionSample]) -> CSVDocument {
@@ -32,7 +33,7 @@ public enum SamplesCSV {
         for column in ConnectionSample.ListenerTimestamps.columns {
             fields.append(sample.listener?[keyPath: column.keyPath].map { String($0) } ?? "")
         }
-        for timestamps in [sample.network, sample.listenerCompute] {
+        for timestamps in [sample.network, sample.listenerCompute, sample.flights] {
             for stage in ConnectionStage.allCases {
                 fields.append(timestamps?[stage].map { String($0) } ?? "")
             }
@@ -118,7 +119,7 @@ public enum SamplesCSV {
                 listener: listenerSeen ? listener : nil
             )
             var next = base + 4 + ConnectionSample.ListenerTimestamps.columns.count
-            for keyPath in [\ConnectionSample.network, \ConnectionSample.listenerCompute] {
+            for keyPath in [\ConnectionSample.network, \ConnectionSample.listenerCompute, \ConnectionSample.flights] {
                 var values = ConnectionSample.Timestamps()
                 var seen = false
                 for stage in ConnectionStage.allCases {

@@ -139,12 +139,17 @@ public struct BenchRunner: Sendable {
         func seconds(_ duration: Duration) -> Double {
             Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         }
+        // The path keeps totals since it started: the scenario's share is the difference.
+        let forwarded = after.statistics.forwarded - before.statistics.forwarded
+        let latenessTotal =
+            Double(after.statistics.meanLateness.nanoseconds) * Double(after.statistics.forwarded)
+            - Double(before.statistics.meanLateness.nanoseconds) * Double(before.statistics.forwarded)
         return EmulatorLoad(
             scenario: scenario.name,
             wallSeconds: Double((after.at - before.at).nanoseconds) / 1e9,
             cpuSeconds: seconds(cpuAfter - cpuBefore),
-            forwarded: after.statistics.forwarded - before.statistics.forwarded,
-            meanLatenessMicroseconds: Double(after.statistics.meanLateness.nanoseconds) / 1000,
+            forwarded: forwarded,
+            meanLatenessMicroseconds: forwarded > 0 ? max(0, latenessTotal / Double(forwarded)) / 1000 : 0,
             maximumLatenessMicroseconds: Double(after.statistics.maximumLateness.nanoseconds) / 1000
         )
     }
@@ -160,6 +165,7 @@ public struct BenchRunner: Sendable {
     ) {
         var network = ConnectionSample.Timestamps()
         var listenerCompute = ConnectionSample.Timestamps()
+        var flights = ConnectionSample.Timestamps()
         var any = false
         for stage in ConnectionStage.allCases {
             guard let microseconds = sample.timestamps[stage] else { continue }
@@ -176,11 +182,13 @@ public struct BenchRunner: Sendable {
             else { continue }
             network[stage] = (split.networkNanoseconds + 500) / 1000
             listenerCompute[stage] = (split.listenerComputeNanoseconds + 500) / 1000
+            flights[stage] = UInt64(split.flights)
             any = true
         }
         if any {
             sample.network = network
             sample.listenerCompute = listenerCompute
+            sample.flights = flights
         }
     }
 
@@ -272,7 +280,9 @@ public struct BenchRunner: Sendable {
         /// The listener's view of this connection and the critical-path split, once the dialer is
         /// done with it.
         func withListenerView(_ sample: ConnectionSample) -> ConnectionSample {
-            guard let localPort, let record = listener.records.take(localPort: localPort) else { return sample }
+            guard let localPort, let listenerPort = path.listenerSidePort(ofDialerPort: localPort),
+                let record = listener.records.take(remotePort: listenerPort)
+            else { return sample }
             var sample = sample
             if let timeline = record.timeline {
                 sample.listener = ConnectionSample.ListenerTimestamps(timeline, sinceDialAt: connection.startedAt)

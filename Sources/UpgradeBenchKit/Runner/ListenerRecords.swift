@@ -5,10 +5,10 @@ import Upgrader
 /// and its upgrade timeline once the upgrade ended), kept until the dialer of the same connection
 /// picks it up.
 ///
-/// The two ends of a connection are matched by the dialer's TCP port: the listener sees it as the
-/// remote port of the accepted socket, the dialer as its local port. That holds wherever the path
-/// forwards packets without rewriting addresses (loopback, the TUN delayer, netem); a relay
-/// terminates the dialer's TCP connection, so there the listener's view stays unmatched.
+/// The two ends of a connection are matched by port: the listener keys its records by the remote
+/// port of the accepted socket, which the dialer finds from its own local port through
+/// `EmulatedPath.listenerSidePort(ofDialerPort:)` (the same port where the path forwards packets,
+/// the relay's port on a relay).
 final class ListenerRecords: Sendable {
     /// What the listener knows of one connection.
     struct Record: Sendable {
@@ -39,12 +39,12 @@ final class ListenerRecords: Sendable {
         self.update(remotePort) { $0.timeline = timeline }
     }
 
-    /// Removes and returns the listener's record of the connection the dialer made from
-    /// `localPort`, if there is one.
-    func take(localPort: Int) -> Record? {
+    /// Removes and returns the listener's record of the connection it accepted from `remotePort`,
+    /// if there is one.
+    func take(remotePort: Int) -> Record? {
         self.table.withLockedValue { table in
-            guard let record = table.byPort.removeValue(forKey: localPort) else { return nil }
-            if let index = table.order.firstIndex(of: localPort) { table.order.remove(at: index) }
+            guard let record = table.byPort.removeValue(forKey: remotePort) else { return nil }
+            if let index = table.order.firstIndex(of: remotePort) { table.order.remove(at: index) }
             return record
         }
     }
