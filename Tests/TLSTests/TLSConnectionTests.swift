@@ -114,7 +114,7 @@ import Testing
             try TLSConnection(context: try Support.context(1), role: .initiator, now: late + 1),
             try TLSConnection(context: context, role: .responder, now: late + 1)
         )
-        let (clientResult, _) = try Support.handshake(client: client, server: server)
+        let (clientResult, _) = try Support.handshake(client: client, server: server, now: late + 1)
         #expect(clientResult.remotePeerID == (try Support.identity(2).peerID))
         #expect(try client.peerCertificateDER == (try renewed.derEncoded))
     }

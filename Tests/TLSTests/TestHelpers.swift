@@ -63,7 +63,8 @@ enum TLSTestSupport {
     static func handshake(
         client: TLSConnection,
         server: TLSConnection,
-        oneByteAtATime: Bool = false
+        oneByteAtATime: Bool = false,
+        now: Int64 = TLSTestSupport.now
     ) throws -> (client: TLSHandshakeResult, server: TLSHandshakeResult) {
         var clientResult: TLSHandshakeResult? = nil
         var serverResult: TLSHandshakeResult? = nil

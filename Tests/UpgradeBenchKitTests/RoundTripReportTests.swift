@@ -77,7 +77,58 @@ import UpgradeBenchKit
         var generator = SyntheticSamples()
         let report = RoundTripReport(summaries: syntheticResults(scenarios, generator: &generator).summaries())
         #expect(report.roundTrips(for: emulated, at: .muxerReady)?.baseline == scenarios[2])
-        #expect(report.roundTrips(for: emulated, at: .muxerReady)?.measured == 2, "relay: connect is not delayed")
+        // Under concurrency the baseline is found, but no round trips are counted.
+        #expect(report.roundTrips(for: emulated, at: .muxerReady)?.measured == nil)
+        #expect(report.roundTrips(for: emulated, at: .muxerReady)?.network == nil)
+        #expect(report.roundTrips(for: emulated, at: .muxerReady)?.medianMicroseconds != nil)
+
+        let sequential = Scenario.test(.tls, .early, rtt: 20, emulator: .relay, concurrency: 1)
+        let sequentialReport = RoundTripReport(
+            summaries: syntheticResults([scenarios[1], sequential], generator: &generator).summaries()
+        )
+        let row = try #require(sequentialReport.roundTrips(for: sequential, at: .muxerReady))
+        #expect(row.baseline == scenarios[1])
+        #expect(row.measured == 2, "relay: connect is not delayed")
+        #expect(row.network == 2)
+    }
+
+    @Test func networkRoundTripsUseTheCalibratedPathRTT() throws {
+        // The path really takes 20.4 ms per round trip; the stages move with it.
+        let scenarios: [Scenario] = [.test(.tls, .classic, rtt: 0), .test(.tls, .classic, rtt: 20)]
+        var generator = SyntheticSamples()
+        generator.pathRTTMicroseconds = 20_400
+        let summaries = syntheticResults(scenarios, generator: &generator).summaries()
+        let calibrated = RoundTripReport(
+            summaries: summaries,
+            pathRTTs: [.init(emulator: "tun", rttMilliseconds: 20): 20_400]
+        )
+        let row = try #require(calibrated.roundTrips(for: scenarios[1], at: .muxerReady))
+        #expect(row.network == 4)
+        #expect(row.pathRTTMicroseconds == 20_400)
+        #expect(row.networkMedianMicroseconds == 81_600)
+        // The loopback-subtracted count has the requested RTT as its unit: 4 × 20.4 / 20.
+        #expect(abs((row.measured ?? 0) - 4.08) < 1e-9)
+        // Without the calibration the network count is in requested RTTs too.
+        let uncalibrated = RoundTripReport(summaries: summaries)
+        #expect(abs((uncalibrated.roundTrips(for: scenarios[1], at: .muxerReady)?.network ?? 0) - 4.08) < 1e-9)
+    }
+
+    @Test func computeExcessIsTheCriticalPathsComputationBeyondLoopbacks() throws {
+        let scenarios: [Scenario] = [.test(.noise, .early, rtt: 0), .test(.noise, .early, rtt: 10)]
+        var generator = SyntheticSamples()
+        var results = BenchResults(scenarios: scenarios)
+        for sample in generator.samples(for: scenarios[0]) { results.record(sample) }
+        // Under delay the same work costs 300 µs more from the handshake on.
+        generator.computeMicroseconds[.handshakeDone, default: 0] += 300
+        generator.computeMicroseconds[.muxerReady, default: 0] += 300
+        generator.computeMicroseconds[.firstEcho, default: 0] += 300
+        for sample in generator.samples(for: scenarios[1]) { results.record(sample) }
+        let report = RoundTripReport(summaries: results.summaries())
+        let ready = try #require(report.roundTrips(for: scenarios[1], at: .muxerReady))
+        #expect(ready.computeExcessMicroseconds == 300)
+        #expect(ready.network == 3)
+        #expect(abs((ready.measured ?? 0) - 3.03) < 1e-9, "the loopback-subtracted count carries it")
+        #expect(report.roundTrips(for: scenarios[1], at: .securityAgreed)?.computeExcessMicroseconds == 0)
     }
 
     @Test func failedConnectionsCountAsFailuresOfTheStagesTheyMissed() throws {

@@ -7,18 +7,37 @@ import UpgradeBenchKit
     static let classic = Scenario.test(.tls, .classic, .lazy, rtt: 0, connections: 1)
 
     static let samples: [ConnectionSample] = [
-        ConnectionSample(
-            scenario: early,
-            index: 0,
-            timestamps: .init(
-                tcpConnected: 10_051,
-                securityAgreed: 20_130,
-                handshakeDone: 30_912,
-                muxerReady: 30_915,
-                firstEcho: 51_020
-            ),
-            path: .init(security: .noise, muxer: "/yamux/1.0.0", earlyMuxerNegotiation: true)
-        ),
+        {
+            var sample = ConnectionSample(
+                scenario: early,
+                index: 0,
+                timestamps: .init(
+                    tcpConnected: 10_051,
+                    securityAgreed: 20_130,
+                    handshakeDone: 30_912,
+                    muxerReady: 30_915,
+                    firstEcho: 51_020
+                ),
+                path: .init(security: .noise, muxer: "/yamux/1.0.0", earlyMuxerNegotiation: true),
+                listener: .init(accepted: 15_060, securityAgreed: 15_120, handshakeDone: 35_950, muxerReady: 35_990)
+            )
+            sample.network = .init(
+                tcpConnected: 10_020,
+                securityAgreed: 20_060,
+                handshakeDone: 30_100,
+                muxerReady: 30_100,
+                firstEcho: 50_210
+            )
+            sample.listenerCompute = .init(
+                tcpConnected: 0,
+                securityAgreed: 40,
+                handshakeDone: 450,
+                muxerReady: 450,
+                firstEcho: 620
+            )
+            sample.flights = .init(tcpConnected: 2, securityAgreed: 4, handshakeDone: 6, muxerReady: 6, firstEcho: 10)
+            return sample
+        }(),
         ConnectionSample(
             scenario: early,
             index: 1,
@@ -42,10 +61,10 @@ import UpgradeBenchKit
 
     @Test func golden() {
         let expected = """
-            scenario,security,negotiation,multistream,rtt_ms,emulator,concurrency,connection,tcp_connected_us,security_agreed_us,handshake_done_us,muxer_ready_us,first_echo_us,path_security,path_muxer,path_early,error
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,0,10051,20130,30912,30915,51020,noise,/yamux/1.0.0,true,
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,1,10047,20101,,,,noise,,,"secureHandshake: peer said ""no"", then closed"
-            tls-classic-lazy-0ms-loopback-c1,tls,classic,lazy,0,loopback,1,0,35,40,1390,1392,1470,tls,/yamux/1.0.0,false,
+            scenario,security,negotiation,multistream,rtt_ms,emulator,concurrency,connection,tcp_connected_us,security_agreed_us,handshake_done_us,muxer_ready_us,first_echo_us,path_security,path_muxer,path_early,error,listener_accepted_us,listener_security_agreed_us,listener_handshake_done_us,listener_muxer_ready_us,tcp_connected_network_us,security_agreed_network_us,handshake_done_network_us,muxer_ready_network_us,first_echo_network_us,tcp_connected_listener_compute_us,security_agreed_listener_compute_us,handshake_done_listener_compute_us,muxer_ready_listener_compute_us,first_echo_listener_compute_us,tcp_connected_flights,security_agreed_flights,handshake_done_flights,muxer_ready_flights,first_echo_flights
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,0,10051,20130,30912,30915,51020,noise,/yamux/1.0.0,true,,15060,15120,35950,35990,10020,20060,30100,30100,50210,0,40,450,450,620,2,4,6,6,10
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,1,10047,20101,,,,noise,,,"secureHandshake: peer said ""no"", then closed",,,,,,,,,,,,,,,,,,,
+            tls-classic-lazy-0ms-loopback-c1,tls,classic,lazy,0,loopback,1,0,35,40,1390,1392,1470,tls,/yamux/1.0.0,false,,,,,,,,,,,,,,,,,,,,
 
             """
         #expect(SamplesCSV.document(Self.samples).encoded() == expected)

@@ -15,13 +15,13 @@ import UpgradeBenchKit
 
     @Test func golden() {
         let expected = """
-            dial -> muxer_ready
-            scenario                              conns  failed  p50 ms  p99 ms  RTTs meas/theory  early saves
-            ------------------------------------  -----  ------  ------  ------  ----------------  ------------------------------
-            noise-classic-strict-0ms-loopback-c1      2       0   0.780   0.780                 -
-            noise-early-strict-0ms-loopback-c1        2       0   0.780   0.780                 -  0.00 ms
-            noise-classic-strict-10ms-tun-c1          2       0  40.780  40.780          4.00 / 4
-            noise-early-strict-10ms-tun-c1            2       1  30.780  30.780          3.00 / 3  10.00 ms = 1.00 RTT (theory 1)
+            dial -> muxer_ready (RTTs: network round trips on the critical path; +compute: its computation beyond loopback's; * loopback-subtracted)
+            scenario                              conns  failed  p50 ms  p99 ms  RTTs net/theory  +compute  early saves
+            ------------------------------------  -----  ------  ------  ------  ---------------  --------  ------------------------------
+            noise-classic-strict-0ms-loopback-c1      2       0   0.780   0.780                -
+            noise-early-strict-0ms-loopback-c1        2       0   0.780   0.780                -            0.00 ms
+            noise-classic-strict-10ms-tun-c1          2       0  40.780  40.780         4.00 / 4   0.00 ms
+            noise-early-strict-10ms-tun-c1            2       1  30.780  30.780         3.00 / 3   0.00 ms  10.00 ms = 1.00 RTT (theory 1)
 
             """
         #expect(SummaryTable.render(report: Self.report()) == expected)

@@ -2,7 +2,10 @@ import UpgradeBenchKit
 
 /// Deterministic synthetic connections: stage k of a connection is reached at
 /// `compute(k) + (model(k) + extra(k)) × RTT + jitter(k)`, so tests know the exact answer;
-/// `jitter(k)` is the sum of one uniform draw per stage up to k.
+/// `jitter(k)` is the sum of one uniform draw per stage up to k. The critical path's time in
+/// flight is `(model(k) + extra(k)) × path RTT` (the requested RTT unless ``pathRTTMicroseconds``
+/// says otherwise), with `2 × model(k)` flights, unless ``emitsCriticalPaths`` is off (a path
+/// whose listener was not matched).
 struct SyntheticSamples {
     /// Cumulative computation per stage in microseconds, independent of the RTT.
     var computeMicroseconds: [ConnectionStage: UInt64] = [
@@ -12,6 +15,11 @@ struct SyntheticSamples {
     var jitterMicroseconds: UInt64 = 0
     var model = RoundTripModel.standard
     var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// Whether samples carry critical-path splits.
+    var emitsCriticalPaths = true
+    /// The path's real round-trip time, µs, when it differs from the requested RTT (the time in
+    /// flight then follows it, while the stage times keep the requested RTT plus the difference).
+    var pathRTTMicroseconds: Double? = nil
 
     /// `count` connections of `scenario`; `extraRoundTrips[k]` is added from stage k onwards (a
     /// delay at one stage delays every later stage too).
@@ -22,17 +30,22 @@ struct SyntheticSamples {
     ) -> [ConnectionSample] {
         (0..<(count ?? scenario.connections)).map { index in
             var timestamps = ConnectionSample.Timestamps()
+            var inFlight = ConnectionSample.Timestamps()
+            var flights = ConnectionSample.Timestamps()
             var extra = 0.0
             // Jitter accumulates, so each connection's timestamps increase like real ones.
             var jitter: UInt64 = 0
+            let rtt = scenario.rttMilliseconds > 0 ? self.pathRTTMicroseconds ?? Double(scenario.rttMilliseconds) * 1000 : 0
             for stage in ConnectionStage.allCases {
                 extra += extraRoundTrips[stage] ?? 0
                 jitter += self.jitter()
-                let roundTrips = Double(self.model.roundTrips(to: stage, for: scenario)) + extra
-                let network = roundTrips * Double(scenario.rttMilliseconds) * 1000
-                timestamps[stage] = (self.computeMicroseconds[stage] ?? 0) + UInt64(network.rounded()) + jitter
+                let modelled = self.model.roundTrips(to: stage, for: scenario)
+                let network = UInt64(((Double(modelled) + extra) * rtt).rounded())
+                timestamps[stage] = (self.computeMicroseconds[stage] ?? 0) + network + jitter
+                inFlight[stage] = network
+                flights[stage] = UInt64(2 * modelled)
             }
-            return ConnectionSample(
+            var sample = ConnectionSample(
                 scenario: scenario,
                 index: index,
                 timestamps: timestamps,
@@ -42,6 +55,11 @@ struct SyntheticSamples {
                     earlyMuxerNegotiation: scenario.negotiation == .early
                 )
             )
+            if self.emitsCriticalPaths {
+                sample.network = inFlight
+                sample.flights = flights
+            }
+            return sample
         }
     }
 
