@@ -12,7 +12,7 @@ scripts/setup.sh
 
 # Suites that measure emulated round trips or load the machine run on their own, one test at a
 # time, after the rest: run alongside 500 other tests on 2 cores, their timing is not theirs.
-timing_suites='EmulatedPathTests|UpgradeSocketTests'
+timing_suites='EmulatedPathTests|UpgradeSocketTests|EmulatedRoundTripTests'
 
 echo "== swift test" >&2
 swift test --skip "$timing_suites"

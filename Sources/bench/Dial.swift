@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOConcurrencyHelpers
 import P2PCore
+import UpgradeBenchKit
 import Upgrader
 
 /// `bench dial`: sequential upgrades to one peer, one JSON line each.
@@ -30,6 +32,15 @@ struct Dial: AsyncParsableCommand {
     @Option(help: "Connections to make, one after another.")
     var connections: Int = 1
 
+    @Option(
+        help: """
+            The --trace-file of the `bench listen` being dialed (same machine): each line then also \
+            splits every stage into time on the network and computation along the connection's \
+            critical path ("network_us", "flights"), as the matrix runner does.
+            """
+    )
+    var listenerTrace: String?
+
     @Flag(help: "Debug logging on stderr.")
     var verbose = false
 
@@ -48,17 +59,28 @@ struct Dial: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
         var succeeded = 0
-        var muxerReady: [Double] = []
+        var statistics = DialSummary.Collected()
+        let reader = self.listenerTrace.map { ListenerTraceReader(path: $0) }
         do {
             for _ in 0..<self.connections {
-                let line = await Self.dialOnce(host: host, address: address, group: group)
+                var line = await Self.dialOnce(host: host, address: address, group: group, traced: reader != nil)
+                if let reader {
+                    await line.split(using: reader)
+                }
                 if line.ok {
                     succeeded += 1
-                    if let ready = line.stages.microseconds[.muxerReady] { muxerReady.append(ready) }
+                    statistics.add(line)
                 }
                 try printJSONLine(line)
             }
-            try printJSONLine(["summary": DialSummary(connections: self.connections, succeeded: succeeded, muxerReady: muxerReady)])
+            try printJSONLine([
+                "summary": DialSummary(
+                    connections: self.connections,
+                    succeeded: succeeded,
+                    statistics: statistics,
+                    traced: reader != nil
+                )
+            ])
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -68,33 +90,87 @@ struct Dial: AsyncParsableCommand {
     }
 
     /// One connection: dial, upgrade, one echo, close. Never throws: a failure becomes the line.
-    private static func dialOnce(host: UpgradeHost, address: Multiaddr, group: any EventLoopGroup) async -> DialLine {
+    private static func dialOnce(
+        host: UpgradeHost,
+        address: Multiaddr,
+        group: any EventLoopGroup,
+        traced: Bool
+    ) async -> DialLine {
+        let activity = traced ? WireActivity() : nil
+        var prepare: (@Sendable (any Channel) throws -> Void)? = nil
+        if let activity {
+            prepare = { @Sendable (channel: any Channel) throws -> Void in
+                try channel.pipeline.syncOperations.addHandler(WireActivityRecorder(activity: activity))
+            }
+        }
         let connection: UpgradedConnection
         do {
-            connection = try await host.dial(host: address.hostText, port: address.port, expectedPeer: address.peerID, group: group)
+            connection = try await host.dial(
+                host: address.hostText,
+                port: address.port,
+                expectedPeer: address.peerID,
+                group: group,
+                prepareChannel: prepare
+            )
         } catch let error as UpgradeError {
-            return DialLine(failure: error)
+            return DialLine(failure: error, traced: traced)
         } catch {
             // `dial` fails with `UpgradeError`s only; anything else happened before the connection.
-            return DialLine(failure: UpgradeError(stage: .tcpConnect, underlying: error))
+            return DialLine(failure: UpgradeError(stage: .tcpConnect, underlying: error), traced: traced)
         }
         var timeline = connection.outcome.timeline
-        let line: DialLine
+        var line: DialLine
         do {
             let echoedAt = try await connection.echo(payload: ByteBuffer(string: "upgradebench")).get()
             timeline.record(.firstEcho, at: echoedAt)
-            line = DialLine(outcome: connection.outcome, timeline: timeline, error: nil)
+            line = DialLine(outcome: connection.outcome, timeline: timeline, error: nil, traced: traced)
         } catch {
             // `echo` fails with an `UpgradeError` at stage first_stream, which prints as `stage: reason`.
-            line = DialLine(outcome: connection.outcome, timeline: timeline, error: "\(error)")
+            line = DialLine(outcome: connection.outcome, timeline: timeline, error: "\(error)", traced: traced)
         }
         try? await connection.close().get()
+        line.activity = activity
         return line
     }
 }
 
+/// Finds, in a `bench listen --trace-file`, the listener's record of each connection `dial` made:
+/// the first one not yet taken that the listener accepted while the connection was being set up.
+/// Connections are sequential, so acceptance order is dial order.
+final class ListenerTraceReader: Sendable {
+    /// How long to wait for the listener's line: it is written when the listener sees the
+    /// connection close, which a delaying path holds back by its one-way delay.
+    static let waitSeconds = 3.0
+    let path: String
+    private let taken = NIOLockedValueBox<Set<UInt64>>([])
+
+    init(path: String) { self.path = path }
+
+    /// The listener's trace of the connection the dialer started at `start` and had set up by
+    /// `end` (monotonic nanoseconds), or nil when none appears in time.
+    func trace(acceptedBetween start: UInt64, and end: UInt64) async -> ConnectionTrace? {
+        let deadline = NIODeadline.now() + .milliseconds(Int64(Self.waitSeconds * 1000))
+        while NIODeadline.now() < deadline {
+            let text = (try? String(contentsOfFile: self.path, encoding: .utf8)) ?? ""
+            let candidates = ConnectionTrace.parseLines(text)
+                .filter { $0.acceptedNanoseconds >= start && $0.acceptedNanoseconds <= end }
+                .sorted { $0.acceptedNanoseconds < $1.acceptedNanoseconds }
+            let found = self.taken.withLockedValue { taken -> ConnectionTrace? in
+                guard let trace = candidates.first(where: { !taken.contains($0.acceptedNanoseconds) }) else { return nil }
+                taken.insert(trace.acceptedNanoseconds)
+                return trace
+            }
+            if let found { return found }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+}
+
 /// One `dial` result line: `ok, security, muxer, early, stages_us, error`, every key on every
-/// line (null when unknown), as scripts driving other implementations expect one shape.
+/// line (null when unknown), as scripts driving other implementations expect one shape; with
+/// `--listener-trace`, also `network_us` and `flights` (null per stage where the listener's trace
+/// could not explain it).
 struct DialLine: Encodable {
     let ok: Bool
     /// The security protocol ID, once agreed.
@@ -106,30 +182,71 @@ struct DialLine: Encodable {
     let stages: DialStages
     /// `stage: reason`, or null for a connection that echoed.
     let error: String?
+    /// Whether the line carries the critical-path keys.
+    let traced: Bool
+    /// The milestones, on the monotonic clock, for the critical-path split.
+    let timeline: UpgradeTimeline?
+    /// The dialer's socket activity, when traced.
+    var activity: WireActivity?
+    /// Per stage, µs on the network along the critical path.
+    var network: [UpgradeMilestone: Double] = [:]
+    /// Per stage, one-way trips on the critical path.
+    var flights: [UpgradeMilestone: Int] = [:]
 
     /// A connection whose upgrade succeeded; `error` is set when its echo stream failed.
-    init(outcome: UpgradeOutcome, timeline: UpgradeTimeline, error: String?) {
+    init(outcome: UpgradeOutcome, timeline: UpgradeTimeline, error: String?, traced: Bool = false) {
         self.ok = error == nil
         self.security = outcome.secureChannel.security.protocolID.rawValue
         self.muxer = outcome.muxer.rawValue
         self.early = outcome.usedEarlyNegotiation
         self.stages = DialStages(timeline)
         self.error = error
+        self.traced = traced
+        self.timeline = timeline
     }
 
     /// A connection whose upgrade failed: the stages it reached before the failure stay in the line.
-    init(failure: UpgradeError) {
+    init(failure: UpgradeError, traced: Bool = false) {
         self.ok = false
         self.security = failure.security?.protocolID.rawValue
         self.muxer = nil
         self.early = nil
         self.stages = DialStages(failure.timeline)
         self.error = failure.description
+        self.traced = traced
+        self.timeline = failure.timeline
+    }
+
+    /// Splits every stage reached with the listener's trace of this connection (``CriticalPath``).
+    mutating func split(using reader: ListenerTraceReader) async {
+        guard let timeline = self.timeline, let activity = self.activity,
+            let connected = timeline[.tcpConnected]
+        else { return }
+        var stages: [ConnectionStage: UInt64] = [:]
+        for milestone in UpgradeMilestone.allCases {
+            if let reached = timeline[milestone] { stages[ConnectionStage(milestone)] = reached.uptimeNanoseconds }
+        }
+        let end = stages.values.max() ?? connected.uptimeNanoseconds
+        guard
+            let trace = await reader.trace(acceptedBetween: timeline.start.uptimeNanoseconds, and: end)
+        else { return }
+        let splits = CriticalPath.splits(
+            stages: stages,
+            start: timeline.start.uptimeNanoseconds,
+            connected: connected.uptimeNanoseconds,
+            accepted: trace.acceptedNanoseconds,
+            dialer: activity.events,
+            listener: trace.wire
+        )
+        for (stage, split) in splits {
+            self.network[stage.milestone] = (Double(split.networkNanoseconds) / 100).rounded() / 10
+            self.flights[stage.milestone] = split.flights
+        }
     }
 
     func encode(to encoder: any Encoder) throws {
         // Nulls are written explicitly so every line has the same keys.
-        enum Key: String, CodingKey { case ok, security, muxer, early, stages_us, error }
+        enum Key: String, CodingKey { case ok, security, muxer, early, stages_us, error, network_us, flights }
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(self.ok, forKey: .ok)
         try container.encode(self.security, forKey: .security)
@@ -137,13 +254,20 @@ struct DialLine: Encodable {
         try container.encode(self.early, forKey: .early)
         try container.encode(self.stages, forKey: .stages_us)
         try container.encode(self.error, forKey: .error)
+        if self.traced {
+            try container.encode(DialStages(microseconds: self.network), forKey: .network_us)
+            try container.encode(DialStages(microseconds: self.flights.mapValues(Double.init)), forKey: .flights)
+        }
     }
 }
 
 /// The `stages_us` object: every milestone, in microseconds since the dial started (one decimal),
-/// or null when the connection did not reach it.
+/// or null when the connection did not reach it. The same shape carries `network_us` and
+/// `flights`.
 struct DialStages: Encodable {
     let microseconds: [UpgradeMilestone: Double]
+
+    init(microseconds: [UpgradeMilestone: Double]) { self.microseconds = microseconds }
 
     /// The milestones of `timeline`; all null without one (a failure before the dial started).
     init(_ timeline: UpgradeTimeline?) {
@@ -170,36 +294,59 @@ struct DialStages: Encodable {
 
 /// The `dial` summary line.
 struct DialSummary: Encodable {
+    /// The values the summary's statistics are taken over, from the successful connections.
+    struct Collected {
+        var muxerReady: [UInt64] = []
+        var firstEcho: [UInt64] = []
+        var muxerReadyNetwork: [UInt64] = []
+        var firstEchoNetwork: [UInt64] = []
+
+        /// Adds a successful connection's values (tenths of µs, to keep the line's precision).
+        mutating func add(_ line: DialLine) {
+            func tenths(_ value: Double?) -> UInt64? { value.map { UInt64(($0 * 10).rounded()) } }
+            if let value = tenths(line.stages.microseconds[.muxerReady]) { self.muxerReady.append(value) }
+            if let value = tenths(line.stages.microseconds[.firstEcho]) { self.firstEcho.append(value) }
+            if let value = tenths(line.network[.muxerReady]) { self.muxerReadyNetwork.append(value) }
+            if let value = tenths(line.network[.firstEcho]) { self.firstEchoNetwork.append(value) }
+        }
+    }
+
     let connections: Int
     let succeeded: Int
-    let failed: Int
-    let muxer_ready_p50_us: Double?
-    let muxer_ready_min_us: Double?
-    let muxer_ready_max_us: Double?
+    let statistics: Collected
+    let traced: Bool
 
-    /// Counts and the dial → muxer ready statistics of the successful connections.
-    init(connections: Int, succeeded: Int, muxerReady: [Double]) {
-        let sorted = muxerReady.sorted()
+    /// Counts and the statistics of the successful connections.
+    init(connections: Int, succeeded: Int, statistics: Collected, traced: Bool) {
         self.connections = connections
         self.succeeded = succeeded
-        self.failed = connections - succeeded
-        // Nearest rank, as everywhere in UpgradeBench: rank ⌈n/2⌉, the lower middle of an even count.
-        self.muxer_ready_p50_us = sorted.isEmpty ? nil : sorted[(sorted.count + 1) / 2 - 1]
-        self.muxer_ready_min_us = sorted.first
-        self.muxer_ready_max_us = sorted.last
+        self.statistics = statistics
+        self.traced = traced
+    }
+
+    /// Nearest rank, as everywhere in UpgradeBench (``LatencyStatistics``), back in µs.
+    static func percentile(_ percentile: Double, _ tenths: [UInt64]) -> Double? {
+        guard !tenths.isEmpty else { return nil }
+        return Double(LatencyStatistics.percentile(percentile, ofSorted: tenths.sorted())) / 10
     }
 
     func encode(to encoder: any Encoder) throws {
         // Explicit nulls, as in the connection lines, so the summary always has the same keys.
         enum Key: String, CodingKey {
             case connections, succeeded, failed, muxer_ready_p50_us, muxer_ready_min_us, muxer_ready_max_us
+            case first_echo_p50_us, muxer_ready_network_p50_us, first_echo_network_p50_us
         }
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(self.connections, forKey: .connections)
         try container.encode(self.succeeded, forKey: .succeeded)
-        try container.encode(self.failed, forKey: .failed)
-        try container.encode(self.muxer_ready_p50_us, forKey: .muxer_ready_p50_us)
-        try container.encode(self.muxer_ready_min_us, forKey: .muxer_ready_min_us)
-        try container.encode(self.muxer_ready_max_us, forKey: .muxer_ready_max_us)
+        try container.encode(self.connections - self.succeeded, forKey: .failed)
+        try container.encode(Self.percentile(50, self.statistics.muxerReady), forKey: .muxer_ready_p50_us)
+        try container.encode(Self.percentile(0, self.statistics.muxerReady), forKey: .muxer_ready_min_us)
+        try container.encode(Self.percentile(100, self.statistics.muxerReady), forKey: .muxer_ready_max_us)
+        try container.encode(Self.percentile(50, self.statistics.firstEcho), forKey: .first_echo_p50_us)
+        if self.traced {
+            try container.encode(Self.percentile(50, self.statistics.muxerReadyNetwork), forKey: .muxer_ready_network_p50_us)
+            try container.encode(Self.percentile(50, self.statistics.firstEchoNetwork), forKey: .first_echo_network_p50_us)
+        }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import P2PCore
+import UpgradeBenchKit
 import Upgrader
 
 /// `bench listen`: serve upgrades until SIGINT or SIGTERM.
@@ -24,6 +25,14 @@ struct Listen: AsyncParsableCommand {
     @Option(help: "32-byte hex seed of the Ed25519 identity (default: a new random identity).")
     var keySeed: String?
 
+    @Option(
+        help: """
+            Append one JSON line per connection, when it closes, to this file: its accept time and \
+            socket activity on the machine's monotonic clock, for `bench dial --listener-trace`.
+            """
+    )
+    var traceFile: String?
+
     @Flag(help: "Debug logging on stderr.")
     var verbose = false
 
@@ -36,9 +45,15 @@ struct Listen: AsyncParsableCommand {
         let identity = try identityKey(seed: self.keySeed)
         let host = try UpgradeHost(configuration: self.upgrade.configuration(identity: identity))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let traceWriter = try self.traceFile.map { try ConnectionTraceWriter(path: $0) }
         let listener: UpgradeListener
         do {
-            listener = try await host.listen(host: address.hostText, port: address.port, group: group)
+            listener = try await host.listen(
+                host: address.hostText,
+                port: address.port,
+                group: group,
+                prepareChannel: Self.tracer(traceWriter)
+            )
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -53,6 +68,32 @@ struct Listen: AsyncParsableCommand {
         try? await listener.close()
         try? await group.shutdownGracefully()
         try result.get()
+    }
+}
+
+extension Listen {
+    /// The channel preparation that traces into `writer`, or none.
+    static func tracer(_ writer: ConnectionTraceWriter?) -> (@Sendable (any Channel) throws -> Void)? {
+        guard let writer else { return nil }
+        return { @Sendable (channel: any Channel) throws -> Void in try Self.trace(channel, into: writer) }
+    }
+
+    /// Records the socket activity of an accepted channel from now on and writes it out when the
+    /// channel closes.
+    static func trace(_ channel: any Channel, into writer: ConnectionTraceWriter) throws {
+        let accepted = NIODeadline.now()
+        let activity = WireActivity()
+        try channel.pipeline.syncOperations.addHandler(WireActivityRecorder(activity: activity))
+        let remotePort = channel.remoteAddress?.port
+        channel.closeFuture.whenComplete { _ in
+            writer.write(
+                ConnectionTrace(
+                    acceptedNanoseconds: accepted.uptimeNanoseconds,
+                    remotePort: remotePort,
+                    wire: activity.events
+                )
+            )
+        }
     }
 }
 

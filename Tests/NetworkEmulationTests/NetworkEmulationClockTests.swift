@@ -15,6 +15,34 @@ import Testing
         #expect(NetworkEmulationWaitStep(now: 7, deadline: 6) == .due)
     }
 
+    @Test func waitStepTakesTheLearnedLeadAsItsSpinWindow() {
+        #expect(NetworkEmulationWaitStep(now: 0, deadline: 1_000_000, spinWindow: 80_000) == .sleep(nanoseconds: 920_000))
+        #expect(NetworkEmulationWaitStep(now: 0, deadline: 80_000, spinWindow: 80_000) == .spin)
+    }
+
+    @Test func wakeupLeadFollowsTheObservedOvershootPlusItsDeviation() {
+        var lead = WakeupLead()
+        // Sleeps that wake 60 µs late, every time: the lead settles on 60 µs (no deviation left).
+        for _ in 0..<400 {
+            lead.observe(intended: 1_000_000, woke: 1_060_000)
+        }
+        #expect(abs(Double(lead.nanoseconds) - 60_000) < 1_000, "\(lead.nanoseconds)")
+        // Alternating 40 and 120 µs: mean 80, mean deviation 40, so the lead covers most wake-ups.
+        for index in 0..<800 {
+            lead.observe(intended: 1_000_000, woke: 1_000_000 + (index % 2 == 0 ? 40_000 : 120_000))
+        }
+        #expect(abs(Double(lead.nanoseconds) - 120_000) < 8_000, "\(lead.nanoseconds)")
+    }
+
+    @Test func wakeupLeadStaysWithinItsBounds() {
+        var early = WakeupLead()
+        for _ in 0..<400 { early.observe(intended: 1_000_000, woke: 999_000) }
+        #expect(early.nanoseconds == UInt64(WakeupLead.minimumNanoseconds))
+        var late = WakeupLead()
+        for _ in 0..<400 { late.observe(intended: 1_000_000, woke: 11_000_000) }
+        #expect(late.nanoseconds == NetworkEmulationClock.spinWindowNanoseconds)
+    }
+
     @Test func readsTheSameClockAsNIODeadline() {
         let before = NIODeadline.now()
         let reading = NetworkEmulationClock.now()

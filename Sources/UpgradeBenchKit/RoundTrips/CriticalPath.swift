@@ -37,14 +37,14 @@
 public enum CriticalPath {
     /// One socket event of one end.
     public struct Event: Hashable, Sendable {
-        /// What happened.
-        public enum Kind: Hashable, Sendable {
+        /// What happened (the raw values name it in trace files).
+        public enum Kind: String, Hashable, Sendable, Codable {
             /// Bytes were read (the first read of a burst).
             case read
             /// Bytes were written (a flush that carried writes).
             case write
             /// A read burst was processed (`channelReadComplete`).
-            case readComplete
+            case readComplete = "read_complete"
         }
 
         /// What happened.
@@ -108,7 +108,10 @@ public enum CriticalPath {
         for _ in 0..<Self.maximumSteps {
             let events = onDialer ? dialer : listener
             let floor = onDialer ? connected : accepted
-            guard var read = Self.last(.read, in: events, atOrBefore: time), read >= floor, time >= floor else {
+            // Nothing on this side happens before its connect or accept: a record that says so
+            // is not from this connection.
+            guard time >= floor else { return nil }
+            guard var read = Self.last(.read, in: events, atOrBefore: time), read >= floor else {
                 if onDialer {
                     // Computation since the connect completed; the connect is one round trip.
                     split.dialerComputeNanoseconds += time - connected
@@ -147,6 +150,30 @@ public enum CriticalPath {
             onDialer.toggle()
         }
         return nil
+    }
+
+    /// Splits every stage in `stages` (each a `CLOCK_MONOTONIC` time in nanoseconds); stages the
+    /// records cannot explain are left out.
+    public static func splits(
+        stages: [ConnectionStage: UInt64],
+        start: UInt64,
+        connected: UInt64,
+        accepted: UInt64,
+        dialer: [Event],
+        listener: [Event]
+    ) -> [ConnectionStage: Split] {
+        var splits: [ConnectionStage: Split] = [:]
+        for (stage, time) in stages {
+            splits[stage] = Self.split(
+                stage: time,
+                start: start,
+                connected: connected,
+                accepted: accepted,
+                dialer: dialer,
+                listener: listener
+            )
+        }
+        return splits
     }
 
     /// The time of the last event of `kind` at or before `time`.

@@ -163,33 +163,32 @@ public struct BenchRunner: Sendable {
         dialer: [CriticalPath.Event],
         listener: [CriticalPath.Event]
     ) {
+        var stages: [ConnectionStage: UInt64] = [:]
+        for stage in ConnectionStage.allCases {
+            if let microseconds = sample.timestamps[stage] {
+                stages[stage] = start.uptimeNanoseconds + microseconds * 1000
+            }
+        }
+        let splits = CriticalPath.splits(
+            stages: stages,
+            start: start.uptimeNanoseconds,
+            connected: connected.uptimeNanoseconds,
+            accepted: accepted.uptimeNanoseconds,
+            dialer: dialer,
+            listener: listener
+        )
+        guard !splits.isEmpty else { return }
         var network = ConnectionSample.Timestamps()
         var listenerCompute = ConnectionSample.Timestamps()
         var flights = ConnectionSample.Timestamps()
-        var any = false
-        for stage in ConnectionStage.allCases {
-            guard let microseconds = sample.timestamps[stage] else { continue }
-            let stageTime = start.uptimeNanoseconds + microseconds * 1000
-            guard
-                let split = CriticalPath.split(
-                    stage: stageTime,
-                    start: start.uptimeNanoseconds,
-                    connected: connected.uptimeNanoseconds,
-                    accepted: accepted.uptimeNanoseconds,
-                    dialer: dialer,
-                    listener: listener
-                )
-            else { continue }
+        for (stage, split) in splits {
             network[stage] = (split.networkNanoseconds + 500) / 1000
             listenerCompute[stage] = (split.listenerComputeNanoseconds + 500) / 1000
             flights[stage] = UInt64(split.flights)
-            any = true
         }
-        if any {
-            sample.network = network
-            sample.listenerCompute = listenerCompute
-            sample.flights = flights
-        }
+        sample.network = network
+        sample.listenerCompute = listenerCompute
+        sample.flights = flights
     }
 
     /// The emulator names the results use (`Scenario.Emulator`).

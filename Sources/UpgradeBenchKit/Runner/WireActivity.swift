@@ -7,18 +7,19 @@ import NIOCore
 /// A ``WireActivityRecorder`` at the socket end of a pipeline fills it in; any thread may read a
 /// snapshot. It holds at most ``capacity`` events: an upgrade and its first stream take a dozen or
 /// so, and a connection that goes on (a throughput transfer) simply stops being recorded.
-final class WireActivity: Sendable {
+public final class WireActivity: Sendable {
     /// Events kept per connection and side.
-    static let capacity = 128
+    public static let capacity = 128
 
     private let box = NIOLockedValueBox<[CriticalPath.Event]>([])
 
-    init() {
+    /// An empty record.
+    public init() {
         self.box.withLockedValue { $0.reserveCapacity(Self.capacity) }
     }
 
     /// Appends an event unless the record is full.
-    func record(_ kind: CriticalPath.Event.Kind, at time: NIODeadline) {
+    public func record(_ kind: CriticalPath.Event.Kind, at time: NIODeadline) {
         self.box.withLockedValue { events in
             guard events.count < Self.capacity else { return }
             events.append(CriticalPath.Event(kind: kind, nanoseconds: time.uptimeNanoseconds))
@@ -26,7 +27,7 @@ final class WireActivity: Sendable {
     }
 
     /// The events so far, in the order they happened.
-    var events: [CriticalPath.Event] { self.box.withLockedValue { $0 } }
+    public var events: [CriticalPath.Event] { self.box.withLockedValue { $0 } }
 }
 
 /// Timestamps the reads and writes of a channel where they meet the socket: the first
@@ -37,21 +38,22 @@ final class WireActivity: Sendable {
 /// Add it first in the pipeline, before the upgrade's handlers, so that it sits next to the
 /// socket and sees every byte of every layer. It only reads the clock and appends to a small
 /// array: about 50 ns per event, against tens of microseconds between events.
-final class WireActivityRecorder: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class WireActivityRecorder: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     private let activity: WireActivity
     private var inReadBurst = false
     private var hasUnflushedWrites = false
 
-    init(activity: WireActivity) {
+    /// A recorder filling in `activity`.
+    public init(activity: WireActivity) {
         self.activity = activity
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if !self.inReadBurst {
             self.inReadBurst = true
             self.activity.record(.read, at: .now())
@@ -59,7 +61,7 @@ final class WireActivityRecorder: ChannelDuplexHandler, RemovableChannelHandler 
         context.fireChannelRead(data)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    public func channelReadComplete(context: ChannelHandlerContext) {
         // After the burst was processed: the layers above handle `channelRead` synchronously.
         context.fireChannelReadComplete()
         if self.inReadBurst {
@@ -68,12 +70,12 @@ final class WireActivityRecorder: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         self.hasUnflushedWrites = true
         context.write(data, promise: promise)
     }
 
-    func flush(context: ChannelHandlerContext) {
+    public func flush(context: ChannelHandlerContext) {
         if self.hasUnflushedWrites {
             self.hasUnflushedWrites = false
             self.activity.record(.write, at: .now())

@@ -99,12 +99,16 @@ public final class UpgradeHost: Sendable {
 
     /// Dials `host:port` over TCP and upgrades the connection.
     ///
+    /// - Parameter prepareChannel: Runs on the new channel's event loop before the upgrade adds
+    ///   anything, so that its handlers sit next to the socket (instrumentation that must see every
+    ///   byte, such as a socket activity recorder).
     /// - Throws: ``UpgradeError``; a failed TCP connect is stage `tcp_connect`.
     public func dial(
         host: String,
         port: Int,
         expectedPeer: PeerID?,
-        group: any EventLoopGroup
+        group: any EventLoopGroup,
+        prepareChannel: (@Sendable (any Channel) throws -> Void)? = nil
     ) async throws -> UpgradedConnection {
         let startedAt = NIODeadline.now()
         let channel: any Channel
@@ -113,6 +117,9 @@ public final class UpgradeHost: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 // Nothing may be read before the upgrade's first handler is in place.
                 .channelOption(.autoRead, value: false)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try prepareChannel?(channel) }
+                }
                 .connectTimeout(self.configuration.upgradeTimeout)
                 .connect(host: host, port: port)
                 .get()
@@ -130,17 +137,30 @@ public final class UpgradeHost: Sendable {
 
     /// Listens on `host:port` (port 0 picks a free one) and upgrades every accepted connection.
     /// A failed upgrade closes that connection only.
+    ///
+    /// - Parameters:
+    ///   - prepareChannel: Runs on each accepted channel before the upgrade adds anything (see
+    ///     ``dial(host:port:expectedPeer:group:prepareChannel:)``); an error closes that channel.
+    ///   - onUpgrade: Called with each upgrade's outcome.
     public func listen(
         host: String,
         port: Int,
         group: any EventLoopGroup,
+        prepareChannel: (@Sendable (any Channel) throws -> Void)? = nil,
         onUpgrade: (@Sendable (Result<UpgradedConnection, any Error>) -> Void)? = nil
     ) async throws -> UpgradeListener {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in self.initializeAcceptedChannel(channel, onUpgrade: onUpgrade) }
+            .childChannelInitializer { channel in
+                do {
+                    try prepareChannel?(channel)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+                return self.initializeAcceptedChannel(channel, onUpgrade: onUpgrade)
+            }
             .bind(host: host, port: port)
             .get()
         return UpgradeListener(channel: channel, peerID: self.peerID)
