@@ -94,6 +94,16 @@ import UpgradeBenchKit
         #expect(result.failures.first?.message.contains("expected -0.05...0.05") == true, "\(result)")
     }
 
+    @Test func muxerReadyIsHeldToATighterToleranceThanTheOtherStages() {
+        // 0.07 off from the handshake on: too much at muxer_ready (0.05), within the 0.1 elsewhere.
+        let result = Self.check(jitter: 0) { scenario, generator in
+            scenario.rttMilliseconds == 10 && scenario.pathName == "noise-early-lazy"
+                ? generator.samples(for: scenario, extraRoundTrips: [.handshakeDone: 0.07]) : nil
+        }
+        #expect(result.failures.map(\.kind) == [.roundTripsOffModel, .savingOutOfRange], "\(result)")
+        #expect(result.failures.first?.message.contains("muxer_ready: measured 2.07 network round trips") == true)
+    }
+
     @Test func stageCountOffTheModelFails() {
         // A stray 0.3 round trip in the TLS classic lazy handshake: off at handshake_done and after.
         let result = Self.check(jitter: 0) { scenario, generator in
@@ -108,7 +118,7 @@ import UpgradeBenchKit
         #expect(
             result.failures.first?.message
                 == "tls-classic-lazy-10ms-tun-c1 handshake_done: measured 2.30 network round trips, theory 2 "
-                + "(off by 0.30 > 0.05)",
+                + "(off by 0.30 > 0.10)",
             "\(result)"
         )
     }
@@ -146,11 +156,11 @@ import UpgradeBenchKit
             }
             return RoundTripReport(summaries: results.summaries()).check()
         }
-        #expect(result(shift: 0.25).passed, "\(result(shift: 0.25))")
-        let failed = result(shift: 0.35)
+        #expect(result(shift: 0.45).passed, "\(result(shift: 0.45))")
+        let failed = result(shift: 0.55)
         #expect(failed.failures.map(\.kind) == [.roundTripsOffModel], "\(failed)")
         #expect(
-            failed.failures.first?.message.contains("measured 3.35 round trips (loopback subtracted)") == true,
+            failed.failures.first?.message.contains("measured 3.55 round trips (loopback subtracted)") == true,
             "\(failed)"
         )
     }

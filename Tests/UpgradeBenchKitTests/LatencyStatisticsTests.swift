@@ -7,6 +7,7 @@ import UpgradeBenchKit
         let statistics = try #require(LatencyStatistics(values: (1...100).map { UInt64($0) }.reversed()))
         #expect(statistics.count == 100)
         #expect(statistics.minimum == 1)
+        #expect(statistics.p10 == 10)
         #expect(statistics.p50 == 50)
         #expect(statistics.p90 == 90)
         #expect(statistics.p99 == 99)

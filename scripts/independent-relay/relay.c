@@ -70,10 +70,9 @@ static uint64_t now_ns(void)
 
 static void die(const char *what) { perror(what); exit(2); }
 
-static void nodelay(int fd)
+static void reap(void)
 {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    while (dead_pairs) { struct pair *p = dead_pairs; dead_pairs = p->next_dead; free(p); }
 }
 
 /* Recompute which events an end needs. An end that needs none is removed
@@ -115,17 +114,6 @@ static void kill_pair(struct pair *p, int reset)
     dead_pairs = p;
 }
 
-static void enqueue(struct dir *d, const char *data, size_t len, uint64_t due)
-{
-    struct chunk *c = malloc(sizeof *c + len);
-    if (!c) die("malloc");
-    c->next = NULL; c->due = due; c->len = len; c->off = 0;
-    memcpy(c->data, data, len);
-    if (d->tail) d->tail->next = c; else d->head = c;
-    d->tail = c;
-    d->queued += len;
-}
-
 /* Write every chunk of direction i whose time has come; returns -1 on error. */
 static int flush(struct pair *p, int i, uint64_t now)
 {
@@ -162,8 +150,14 @@ static int do_read(struct pair *p, int i)
         uint64_t due = now_ns() + delay_ns;
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
         if (n < 0) return -1;
-        if (n == 0) d->eof_read = 1;
-        enqueue(d, buf, (size_t)n, due);
+        struct chunk *c = malloc(sizeof *c + (size_t)n);
+        if (!c) die("malloc");
+        *c = (struct chunk){ .due = due, .len = (size_t)n };
+        memcpy(c->data, buf, c->len);
+        if (d->tail) d->tail->next = c; else d->head = c;
+        d->tail = c;
+        d->queued += c->len;
+        d->eof_read = n == 0;
     }
     update(p, i);
     return 0;
@@ -179,8 +173,9 @@ static void accept_all(void)
         }
         int t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (t < 0) { perror("socket"); close(c); continue; }
-        nodelay(c);
-        nodelay(t);
+        int one = 1;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(t, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct pair *p = calloc(1, sizeof *p);
         if (!p) die("calloc");
         p->end[0] = (struct end){ p, c, 0, 0 };
@@ -206,8 +201,7 @@ static void on_event(struct end *e, uint32_t ev)
     if (i == 1 && p->connecting && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
         int err = 0;
         socklen_t len = sizeof err;
-        getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err) { kill_pair(p, 1); return; }
+        if (getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) { kill_pair(p, 1); return; }
         p->connecting = 0;
         p->dir[0].blocked = 0;
         update(p, 1);
@@ -257,20 +251,18 @@ int main(int argc, char **argv)
     la.sin_port = htons((uint16_t)lport);
     lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (lfd < 0 || bind(lfd, (struct sockaddr *)&la, sizeof la) < 0 || listen(lfd, 512) < 0)
+    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 || bind(lfd, (struct sockaddr *)&la, sizeof la) < 0 || listen(lfd, 512) < 0)
         die("listen");
     socklen_t alen = sizeof la;
     getsockname(lfd, (struct sockaddr *)&la, &alen);
 
     if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) die("epoll_create1");
     if ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) die("timerfd");
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &lfd };
-    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-    ev.data.ptr = &tfd;
-    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev);
-    ev.data.ptr = &sfd;
-    epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
+    int *fds[] = { &lfd, &tfd, &sfd };
+    for (int k = 0; k < 3; k++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = fds[k] };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, *fds[k], &ev) < 0) die("epoll_ctl");
+    }
     printf("ready %d\n", ntohs(la.sin_port));
     fflush(stdout);
 
@@ -303,12 +295,12 @@ int main(int argc, char **argv)
             if (next == UINT64_MAX || next > now_ns() + SPIN_NS) break;
             while (now_ns() < next) {}
         }
-        while (dead_pairs) { struct pair *p = dead_pairs; dead_pairs = p->next_dead; free(p); }
+        reap();
         arm(next);
     }
 out:
     while (pairs) kill_pair(pairs, 0);
-    while (dead_pairs) { struct pair *p = dead_pairs; dead_pairs = p->next_dead; free(p); }
+    reap();
     close(lfd); close(tfd); close(sfd); close(ep);
     return 0;
 }

@@ -6,7 +6,7 @@ public enum SummaryCSV {
         "scenario", "security", "negotiation", "multistream", "rtt_ms", "emulator", "concurrency", "stage",
         "count", "failures", "min_us", "p50_us", "p90_us", "p99_us", "max_us", "mean_us",
         "measured_rtts", "theoretical_rtts", "saving_vs_classic_ms", "saving_vs_classic_rtts",
-        "theoretical_saving_rtts", "path_rtt_us", "network_p50_us", "compute_p50_us", "network_rtts",
+        "theoretical_saving_rtts", "path_rtt_us", "network_p10_us", "network_p50_us", "compute_p50_us", "network_rtts",
         "compute_excess_us", "network_saving_rtts",
     ]
 
@@ -37,6 +37,7 @@ public enum SummaryCSV {
                     saving?.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "",
                     saving.map { String($0.theoretical) } ?? "",
                     roundTrips?.pathRTTMicroseconds.map { FixedPoint.format($0, decimals: 0) } ?? "",
+                    roundTrips?.networkP10Microseconds.map { String($0) } ?? "",
                     roundTrips?.networkMedianMicroseconds.map { String($0) } ?? "",
                     roundTrips?.computeMedianMicroseconds.map { String($0) } ?? "",
                     roundTrips?.network.map { FixedPoint.format($0, decimals: 3) } ?? "",

@@ -1,40 +1,54 @@
 /// The limits `bench --check` enforces, and where each comes from.
 ///
-/// The gate compares *network* round trips (``RoundTripReport``: the critical path's time in
-/// flight over the calibrated path RTT) with the model. That figure leaves out computation, so its
-/// spread is the path's own: on the reference machine type (2 vCPUs under KVM) the median over 30
-/// connections of a `quick` run was off the model by at most 0.02 round trips in 12 runs, 5 of
-/// them with a CPU-bound process on one of the two cores and 2 with one on each (README,
-/// "Round-trip accounting"). The tolerances are twice that worst case, rounded up.
+/// The gate compares *network* round trips (``RoundTripReport``: the 10th percentile of the
+/// critical path's time in flight over the calibrated path RTT) with the model. That figure leaves
+/// out computation, so its spread is the path's and the machine's scheduling, which grows with the
+/// number of flights a stage has. Over 30 connections per scenario of the `quick` preset at 20 ms
+/// on the reference machine type (2 vCPUs under KVM), 15 runs, quiet, with one CPU-bound process
+/// beside the run, and with two (both cores saturated), the worst deviation from the model was
+/// 0.025 round trips at `muxer_ready`, 0.08 at `first_echo` (6 round trips, both cores saturated)
+/// and 0.024 for early's saving (README, "Round-trip accounting", "The check gate"). The
+/// tolerances keep a margin over those and stay far below the error the gate exists to catch: a
+/// stray round trip is 1.0, a stray computation of a few ms under delay 0.1 or more.
 ///
-/// Where no critical path is known (a relay path, or a run whose listener was not matched), the
-/// gate falls back to the loopback-subtracted count, which also carries the extra cost of cold
-/// computation under delay (up to 0.2 round trips for TLS at 10 ms on that machine), hence its
-/// wider tolerance.
+/// Where no critical path is known (a listener that was not matched), the gate falls back to the
+/// loopback-subtracted count, which also carries the extra cost of cold computation under delay
+/// (up to 0.23 round trips on a quiet machine, 0.42 on a saturated one, in the same runs): only a
+/// wide tolerance can hold there, so it only catches whole stray round trips.
 public struct CheckTolerances: Hashable, Sendable {
-    /// Largest allowed |network − theoretical| round trips for any stage: 0.05.
-    public var roundTrips: Double
+    /// Largest allowed |network − theoretical| round trips at ``ConnectionStage/muxerReady``: 0.05.
+    public var muxerReady: Double
+    /// The same for every other stage: 0.1, as stages with more flights collect more scheduling
+    /// delay on a busy machine.
+    public var otherStages: Double
     /// Largest allowed |network saving − theoretical| of early over classic at
     /// ``ConnectionStage/muxerReady``, in round trips: 0.05, so a theoretical saving of one round
     /// trip must measure within 0.95...1.05.
     public var saving: Double
-    /// The same two limits for the loopback-subtracted count, used only without critical paths:
-    /// 0.3.
+    /// The limit for the loopback-subtracted count and saving, used only without critical paths:
+    /// 0.5.
     public var withoutCriticalPath: Double
     /// Failed connections allowed per scenario: 0 (a failure on a controlled path is a bug).
     public var failedConnections: Int
 
     /// Creates tolerances; the defaults are the CI gate's.
     public init(
-        roundTrips: Double = 0.05,
+        muxerReady: Double = 0.05,
+        otherStages: Double = 0.1,
         saving: Double = 0.05,
-        withoutCriticalPath: Double = 0.3,
+        withoutCriticalPath: Double = 0.5,
         failedConnections: Int = 0
     ) {
-        self.roundTrips = roundTrips
+        self.muxerReady = muxerReady
+        self.otherStages = otherStages
         self.saving = saving
         self.withoutCriticalPath = withoutCriticalPath
         self.failedConnections = failedConnections
+    }
+
+    /// The limit for network round trips at `stage`.
+    public func network(at stage: ConnectionStage) -> Double {
+        stage == .muxerReady ? self.muxerReady : self.otherStages
     }
 }
 
@@ -92,8 +106,8 @@ public struct CheckResult: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension RoundTripReport {
-    /// The CI gate: every emulated stage's network round trips within ``CheckTolerances/roundTrips``
-    /// of the model, early's network saving at ``ConnectionStage/muxerReady`` within
+    /// The CI gate: every emulated stage's network round trips within
+    /// ``CheckTolerances/network(at:)`` of the model, early's network saving at ``ConnectionStage/muxerReady`` within
     /// ``CheckTolerances/saving`` of the model, no failed connections, no path that contradicts its
     /// scenario. Scenarios with more than one connection in flight are checked for failures and
     /// paths only.
@@ -147,7 +161,7 @@ extension RoundTripReport {
             }
             for row in rows {
                 let figure = hasCriticalPaths ? row.network : row.measured
-                let tolerance = hasCriticalPaths ? tolerances.roundTrips : tolerances.withoutCriticalPath
+                let tolerance = hasCriticalPaths ? tolerances.network(at: row.stage) : tolerances.withoutCriticalPath
                 let label = hasCriticalPaths ? "network round trips" : "round trips (loopback subtracted)"
                 guard let measured = figure else {
                     failures.append(

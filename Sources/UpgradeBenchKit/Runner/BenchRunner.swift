@@ -40,7 +40,8 @@ public struct BenchRunner: Sendable {
         /// The emulators used, with calibration, for `meta.json`.
         public var emulators: [RunMetadata.Emulator]
 
-        /// The calibrated RTT of every emulated path, µs (median), for ``RoundTripReport``.
+        /// The calibrated RTT of every emulated path, µs (the median of the calibration's
+        /// round trips), for ``RoundTripReport``.
         public var pathRTTs: [RoundTripReport.PathKey: Double] {
             var rtts: [RoundTripReport.PathKey: Double] = [:]
             for emulator in self.emulators {
@@ -154,9 +155,12 @@ public struct BenchRunner: Sendable {
         )
     }
 
-    /// Splits every stage the sample reached into network and computation (``CriticalPath``).
+    /// Splits every stage of the dialer's `timeline` into network and computation
+    /// (``CriticalPath``). The exact times come from the timeline: the sample's microseconds are
+    /// rounded, and a stage rounded below the connect would not split.
     static func recordCriticalPaths(
         into sample: inout ConnectionSample,
+        timeline: UpgradeTimeline,
         start: NIODeadline,
         connected: NIODeadline,
         accepted: NIODeadline,
@@ -165,8 +169,8 @@ public struct BenchRunner: Sendable {
     ) {
         var stages: [ConnectionStage: UInt64] = [:]
         for stage in ConnectionStage.allCases {
-            if let microseconds = sample.timestamps[stage] {
-                stages[stage] = start.uptimeNanoseconds + microseconds * 1000
+            if let reached = timeline[stage.milestone] {
+                stages[stage] = reached.uptimeNanoseconds
             }
         }
         let splits = CriticalPath.splits(
@@ -278,7 +282,7 @@ public struct BenchRunner: Sendable {
         let localPort = channel.localAddress?.port
         /// The listener's view of this connection and the critical-path split, once the dialer is
         /// done with it.
-        func withListenerView(_ sample: ConnectionSample) -> ConnectionSample {
+        func withListenerView(_ sample: ConnectionSample, timeline: UpgradeTimeline?) -> ConnectionSample {
             guard let localPort, let listenerPort = path.listenerSidePort(ofDialerPort: localPort),
                 let record = listener.records.take(remotePort: listenerPort)
             else { return sample }
@@ -286,9 +290,10 @@ public struct BenchRunner: Sendable {
             if let timeline = record.timeline {
                 sample.listener = ConnectionSample.ListenerTimestamps(timeline, sinceDialAt: connection.startedAt)
             }
-            if let listenerActivity = record.activity, let accepted = record.timeline?.start {
+            if let listenerActivity = record.activity, let accepted = record.timeline?.start, let timeline {
                 Self.recordCriticalPaths(
                     into: &sample,
+                    timeline: timeline,
                     start: connection.startedAt,
                     connected: connection.connectedAt,
                     accepted: accepted,
@@ -310,7 +315,8 @@ public struct BenchRunner: Sendable {
             channel.close(promise: nil)
             // The upgrade fails with `UpgradeError`s (which carry the stages reached); anything
             // else means it never started on the channel.
-            return withListenerView(failed(error as? UpgradeError ?? UpgradeError(stage: .tcpConnect, underlying: error)))
+            let failure = error as? UpgradeError ?? UpgradeError(stage: .tcpConnect, underlying: error)
+            return withListenerView(failed(failure), timeline: failure.timeline)
         }
         defer { upgraded.close().whenComplete { _ in } }
         var timeline = upgraded.outcome.timeline
@@ -318,13 +324,14 @@ public struct BenchRunner: Sendable {
             let echoedAt = try await upgraded.echo(payload: payload).get()
             timeline.record(.firstEcho, at: echoedAt)
             return withListenerView(
-                ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
+                ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline),
+                timeline: timeline
             )
         } catch {
             // The upgrade itself succeeded: its stages and path stay in the sample.
             var sample = ConnectionSample(scenario: scenario, index: index, outcome: upgraded.outcome, timeline: timeline)
             sample.failure = .init(error as? UpgradeError ?? UpgradeError(stage: .firstStream, underlying: error))
-            return withListenerView(sample)
+            return withListenerView(sample, timeline: timeline)
         }
     }
 }

@@ -12,6 +12,8 @@ public struct LatencyStatistics: Hashable, Sendable {
     public let count: Int
     /// The smallest value.
     public let minimum: UInt64
+    /// The 10th percentile (nearest rank).
+    public let p10: UInt64
     /// The median (nearest rank).
     public let p50: UInt64
     /// The 90th percentile (nearest rank).
@@ -36,6 +38,7 @@ public struct LatencyStatistics: Hashable, Sendable {
         self.count = sorted.count
         self.minimum = sorted[0]
         self.maximum = sorted[sorted.count - 1]
+        self.p10 = Self.percentile(10, ofSorted: sorted)
         self.p50 = Self.percentile(50, ofSorted: sorted)
         self.p90 = Self.percentile(90, ofSorted: sorted)
         self.p99 = Self.percentile(99, ofSorted: sorted)
