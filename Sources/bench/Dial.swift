@@ -128,9 +128,24 @@ struct Dial: AsyncParsableCommand {
             // `echo` fails with an `UpgradeError` at stage first_stream, which prints as `stage: reason`.
             line = DialLine(outcome: connection.outcome, timeline: timeline, error: "\(error)", traced: traced)
         }
+        if traced {
+            // The kernel's sample of the SYN's round trip: the connect's share of the path (see
+            // CriticalPath.split(connectNetworkNanoseconds:)).
+            line.connectRoundTripNanoseconds = try? await Self.synRoundTrip(connection.channel)
+        }
         try? await connection.close().get()
         line.activity = activity
         return line
+    }
+}
+
+extension Dial {
+    /// The round-trip time the kernel measured for the connection's handshake (`TCP_INFO`'s
+    /// `tcpi_rtt` right after the connect: the SYN to SYN-ACK sample), in nanoseconds.
+    static func synRoundTrip(_ channel: any Channel) async throws -> UInt64? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let info = try await provider.getTCPInfo().get()
+        return UInt64(info.tcpi_rtt) * 1000
     }
 }
 
@@ -192,6 +207,8 @@ struct DialLine: Encodable {
     var network: [UpgradeMilestone: Double] = [:]
     /// Per stage, one-way trips on the critical path.
     var flights: [UpgradeMilestone: Int] = [:]
+    /// The kernel's measurement of the connect's round trip, when traced.
+    var connectRoundTripNanoseconds: UInt64?
 
     /// A connection whose upgrade succeeded; `error` is set when its echo stream failed.
     init(outcome: UpgradeOutcome, timeline: UpgradeTimeline, error: String?, traced: Bool = false) {
@@ -236,7 +253,8 @@ struct DialLine: Encodable {
             connected: connected.uptimeNanoseconds,
             accepted: trace.acceptedNanoseconds,
             dialer: activity.events,
-            listener: trace.wire
+            listener: trace.wire,
+            connectNetworkNanoseconds: self.connectRoundTripNanoseconds
         )
         for (stage, split) in splits {
             self.network[stage.milestone] = (Double(split.networkNanoseconds) / 100).rounded() / 10
@@ -335,6 +353,7 @@ struct DialSummary: Encodable {
         enum Key: String, CodingKey {
             case connections, succeeded, failed, muxer_ready_p50_us, muxer_ready_min_us, muxer_ready_max_us
             case first_echo_p50_us, muxer_ready_network_p50_us, first_echo_network_p50_us
+            case muxer_ready_network_p10_us, first_echo_network_p10_us
         }
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(self.connections, forKey: .connections)
@@ -347,6 +366,8 @@ struct DialSummary: Encodable {
         if self.traced {
             try container.encode(Self.percentile(50, self.statistics.muxerReadyNetwork), forKey: .muxer_ready_network_p50_us)
             try container.encode(Self.percentile(50, self.statistics.firstEchoNetwork), forKey: .first_echo_network_p50_us)
+            try container.encode(Self.percentile(10, self.statistics.muxerReadyNetwork), forKey: .muxer_ready_network_p10_us)
+            try container.encode(Self.percentile(10, self.statistics.firstEchoNetwork), forKey: .first_echo_network_p10_us)
         }
     }
 }

@@ -74,9 +74,9 @@ import UpgradeBenchKit
         #expect(
             Self.files()["saving-noise-strict-c1.dat"] == """
                 # saving of early over classic at muxer_ready, noise-strict-c1
-                # rtt_ms saving_ms saving_rtts theoretical_rtts
-                10 10.000 1.000 1
-                20 20.000 1.000 1
+                # rtt_ms saving_ms saving_rtts theoretical_rtts measured_saving_rtts
+                10 10.000 1.000 1 1.000
+                20 20.000 1.000 1 1.000
 
                 """
         )

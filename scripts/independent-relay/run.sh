@@ -5,7 +5,8 @@
 # Every upgrade path (security x negotiation x multistream) is dialed once directly over
 # loopback and once per RTT through relay.c, a delaying TCP relay that shares no code with
 # the suite's own emulators. For muxer_ready and first_echo it reports the network round
-# trips bench attributes to the critical path (network p50 / relay RTT measured by ping.py),
+# trips bench attributes to the critical path (network p10 / relay RTT measured by ping.py; the
+# 10th percentile for the reason given in README.md, "Round-trip accounting"),
 # the round trips seen from outside (relay p50 - direct p50) / requested RTT, and the
 # model's count. The relay connects to the listener as soon as it accepts, so connect()
 # costs no round trip and the model is the TUN model minus one.
@@ -174,15 +175,6 @@ def flights(lines, stage):
     return statistics.median(vs) if vs else None
 
 
-def after_connect(lines, stage):
-    # Network time of the stage minus that of tcp_connected: the relay does not delay
-    # connect(), so what bench counts as network before it is local (dial set-up, scheduling).
-    vs = [l["network_us"][stage] - l["network_us"]["tcp_connected"] for l in lines
-          if l.get("ok") and isinstance(l.get("network_us"), dict)
-          and None not in (l["network_us"].get(stage), l["network_us"].get("tcp_connected"))]
-    return statistics.median(vs) if vs else None
-
-
 def fmt(v, spec="%.2f"):
     return "n/a" if v is None else spec % v
 
@@ -191,14 +183,13 @@ ping = {r: json.load(open(os.path.join(work, "ping-%s.json" % r))) for r in rtts
 print("Relay RTT (ping.py, 1-byte ping-pong, median of %d): %s\n" % (
     ping[rtts[0]]["samples"],
     ", ".join("%s ms requested -> %.3f ms" % (r, ping[r]["rtt_p50_us"] / 1000) for r in rtts)))
-print("RT: round trips. network = bench's critical-path network p50 / relay RTT; loopback-subtracted ="
-      " (p50 through the relay - p50 direct) / requested RTT; after connect = median of (network"
-      " time of the stage - network time of tcp_connected) / relay RTT; flights = median flights"
+print("RT: round trips. network = bench's critical-path network p10 / relay RTT; loopback-subtracted ="
+      " (p50 through the relay - p50 direct) / requested RTT; flights = median flights"
       " bench counts on the critical path (tcp_connected's 2 included).\n")
 print("| security | negotiation | multistream | RTT (ms) | muxer_ready network RT | "
-      "muxer_ready loopback-subtracted RT | muxer_ready after connect RT | model | flights | "
+      "muxer_ready loopback-subtracted RT | model | flights | "
       "first_echo network RT | first_echo loopback-subtracted RT | model | check |")
-print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 network_rt = {}
 for security in ("noise", "tls"):
     for negotiation in ("classic", "early"):
@@ -212,28 +203,21 @@ for security in ("noise", "tls"):
                 req_rt = float(r) * 1000
                 cells, mr_net = [], None
                 for i, stage in enumerate(("muxer_ready", "first_echo")):
-                    net = get(summary, stage + "_network_p50_us")
+                    net = get(summary, stage + "_network_p10_us")
                     net_rt = net / relay_rtt if net is not None else None
                     through, base = get(summary, stage + "_p50_us"), get(direct, stage + "_p50_us")
                     sub_rt = (through - base) / req_rt if None not in (through, base) else None
                     cells += [fmt(net_rt), fmt(sub_rt)]
                     if stage == "muxer_ready":
                         mr_net = net_rt
-                        ac = after_connect(lines, stage)
-                        mr_after = ac / relay_rtt if ac is not None else None
-                        cells.append(fmt(mr_after))
                     cells.append(str(model[i]))
                     if stage == "muxer_ready":
                         cells.append(fmt(flights(lines, stage), "%g"))
                 network_rt[(security, negotiation, multistream, r)] = mr_net
                 ok = mr_net is not None and abs(mr_net - model[0]) <= TOL
                 if not ok:
-                    hint = ""
-                    if mr_after is not None and abs(mr_after - model[0]) <= TOL:
-                        hint = " (%s after connect: the excess is what bench counts as network" \
-                               " before tcp_connected)" % fmt(mr_after)
-                    problems.append("%s at %s ms: muxer_ready network round trips %s, model %d%s"
-                                    % (path, r, fmt(mr_net), model[0], hint))
+                    problems.append("%s at %s ms: muxer_ready network round trips %s, model %d"
+                                    % (path, r, fmt(mr_net), model[0]))
                 print("| %s | %s | %s | %s | %s | %s |" % (security, negotiation, multistream, r,
                                                        " | ".join(cells), "ok" if ok else "FAIL"))
 

@@ -109,14 +109,19 @@ public enum PlotData {
     private static func savingFiles(_ report: RoundTripReport) -> [File] {
         var groups: [(key: String, rows: [(rtt: Int, line: String)])] = []
         for saving in report.savings where saving.stage == .muxerReady && saving.rttMilliseconds > 0 {
-            guard let milliseconds = saving.savingMilliseconds, let roundTrips = saving.savingRoundTrips else {
+            // Network round trips where the critical paths are known (what the gate checks), the
+            // loopback-subtracted count beside them (what a user sees, cold computation included).
+            guard let milliseconds = saving.savingMilliseconds,
+                let roundTrips = saving.networkSavingRoundTrips ?? saving.savingRoundTrips
+            else {
                 continue
             }
             let early = saving.early
             let key = "\(early.security.rawValue)-\(early.multistream.rawValue)-c\(early.concurrency)"
+            let measured = saving.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "NaN"
             let line =
                 "\(early.rttMilliseconds) \(FixedPoint.format(milliseconds, decimals: 3)) "
-                + "\(FixedPoint.format(roundTrips, decimals: 3)) \(saving.theoretical)"
+                + "\(FixedPoint.format(roundTrips, decimals: 3)) \(saving.theoretical) \(measured)"
             if let index = groups.firstIndex(where: { $0.key == key }) {
                 groups[index].rows.append((rtt: early.rttMilliseconds, line: line))
             } else {
@@ -128,7 +133,7 @@ public enum PlotData {
             File(
                 name: "saving-\(group.key).dat",
                 contents: "# saving of early over classic at muxer_ready, \(group.key)\n"
-                    + "# rtt_ms saving_ms saving_rtts theoretical_rtts\n"
+                    + "# rtt_ms saving_ms saving_rtts theoretical_rtts measured_saving_rtts\n"
                     + group.rows.sorted { $0.rtt < $1.rtt }.map(\.line).joined(separator: "\n") + "\n"
             )
         }

@@ -93,16 +93,25 @@ public enum CriticalPath {
     ///   - listener: The listener's events, in time order.
     /// - Returns: The split, or `nil` when the events cannot explain the stage (a record that is
     ///   missing, full, or out of order with the timestamps).
+    /// - Parameter connectNetworkNanoseconds: How much of the connect (`start` to `connected`)
+    ///   was on the path, when the dialer knows it better than "all of it": `bench dial` reads the
+    ///   kernel's round-trip sample of the SYN from `TCP_INFO`, because its connect interval also
+    ///   holds the event loop's channel set-up, and a local relay does not delay the connect at
+    ///   all. `nil` counts the whole connect as network (an emulator's connect, timed around
+    ///   `connect(2)` itself).
     public static func split(
         stage: UInt64,
         start: UInt64,
         connected: UInt64,
         accepted: UInt64,
         dialer: [Event],
-        listener: [Event]
+        listener: [Event],
+        connectNetworkNanoseconds: UInt64? = nil
     ) -> Split? {
         guard start <= connected, connected <= stage else { return nil }
         var split = Split(networkNanoseconds: 0, dialerComputeNanoseconds: 0, listenerComputeNanoseconds: 0, flights: 0)
+        let connect = connected - start
+        let connectNetwork = min(connect, connectNetworkNanoseconds ?? connect)
         var onDialer = true
         var time = stage
         for _ in 0..<Self.maximumSteps {
@@ -114,8 +123,8 @@ public enum CriticalPath {
             guard var read = Self.last(.read, in: events, atOrBefore: time), read >= floor else {
                 if onDialer {
                     // Computation since the connect completed; the connect is one round trip.
-                    split.dialerComputeNanoseconds += time - connected
-                    split.networkNanoseconds += connected - start
+                    split.dialerComputeNanoseconds += time - connected + (connect - connectNetwork)
+                    split.networkNanoseconds += connectNetwork
                     split.flights += 2
                 } else {
                     // The listener's writes since the accept; the accept followed the dialer's
@@ -125,7 +134,8 @@ public enum CriticalPath {
                     // its own connect's completion: that flight is then zero, not negative.
                     split.networkNanoseconds += accepted > connected ? accepted - connected : 0
                     split.flights += 1
-                    split.networkNanoseconds += connected - start
+                    split.dialerComputeNanoseconds += connect - connectNetwork
+                    split.networkNanoseconds += connectNetwork
                     split.flights += 2
                 }
                 return split
@@ -160,7 +170,8 @@ public enum CriticalPath {
         connected: UInt64,
         accepted: UInt64,
         dialer: [Event],
-        listener: [Event]
+        listener: [Event],
+        connectNetworkNanoseconds: UInt64? = nil
     ) -> [ConnectionStage: Split] {
         var splits: [ConnectionStage: Split] = [:]
         for (stage, time) in stages {
@@ -170,7 +181,8 @@ public enum CriticalPath {
                 connected: connected,
                 accepted: accepted,
                 dialer: dialer,
-                listener: listener
+                listener: listener,
+                connectNetworkNanoseconds: connectNetworkNanoseconds
             )
         }
         return splits
