@@ -165,6 +165,56 @@ import UpgradeBenchKit
         )
     }
 
+    /// A busy machine lengthens the flights of some connections: the median time in flight moves,
+    /// the 10th percentile does not. A failure in such a scenario is measured again; the same
+    /// failure on an undisturbed scenario is an answer.
+    @Test func onlyVisiblyDisturbedFailuresAreMeasuredAgain() {
+        func report(disturbed: Bool) -> RoundTripReport {
+            var generator = Self.generator(jitter: 0)
+            let results = syntheticResults(Self.scenarios, generator: &generator) { scenario, generator in
+                guard Self.isEmulatedEarlyStrictNoise(scenario) else { return nil }
+                // Every connection 0.08 round trips late at muxer_ready (a failure at 0.05) ...
+                var samples = generator.samples(for: scenario, extraRoundTrips: [.muxerReady: 0.08])
+                guard disturbed else { return samples }
+                // ... and, on a busy machine, two thirds of them another 0.3 from the handshake on.
+                for index in samples.indices where index % 3 != 0 {
+                    for stage in [ConnectionStage.handshakeDone, .muxerReady, .firstEcho] {
+                        samples[index].timestamps[stage]? += 3_000
+                        samples[index].network?[stage]? += 3_000
+                    }
+                }
+                return samples
+            }
+            return RoundTripReport(summaries: results.summaries())
+        }
+        let quiet = report(disturbed: false)
+        #expect(!quiet.check().passed)
+        #expect(quiet.scenariosToMeasureAgain(quiet.check()).isEmpty)
+        let early = Self.scenarios.first { $0.name == "noise-early-strict-10ms-tun-c1" }
+        #expect((early.flatMap { quiet.disturbance(of: $0) } ?? 1) < 0.01)
+
+        let busy = report(disturbed: true)
+        let check = busy.check()
+        #expect(!check.passed)
+        #expect((early.flatMap { busy.disturbance(of: $0) } ?? 0) > CheckTolerances().disturbance)
+        // The disturbed scenario and, for the saving, its classic counterpart.
+        #expect(Set(busy.scenariosToMeasureAgain(check).map(\.name)) == [
+            "noise-early-strict-10ms-tun-c1", "noise-classic-strict-10ms-tun-c1",
+        ])
+    }
+
+    @Test func aFailedConnectionIsNeverMeasuredAgain() {
+        var generator = Self.generator()
+        let results = syntheticResults(Self.scenarios, generator: &generator) { scenario, generator in
+            guard scenario.name == "tls-early-strict-10ms-tun-c1" else { return nil }
+            var samples = generator.samples(for: scenario)
+            samples[0].failure = .init(stage: "secureHandshake", reason: "reset")
+            return samples
+        }
+        let report = RoundTripReport(summaries: results.summaries())
+        #expect(report.scenariosToMeasureAgain(report.check()).isEmpty)
+    }
+
     @Test func roundTripsAreNotCountedUnderConcurrency() {
         // At 8 in flight the stages are mostly queueing: half a round trip off passes, as long as
         // no connection failed and every path is the one asked for.

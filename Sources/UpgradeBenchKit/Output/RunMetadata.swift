@@ -100,6 +100,21 @@ public struct RunMetadata: Hashable, Sendable, Codable {
             self.load = load
         }
 
+        /// `first` with the calibrations and loads of `second` appended per emulator (a scenario
+        /// measured again on a new path), and emulators only `second` used added.
+        public static func merging(_ first: [Emulator], _ second: [Emulator]) -> [Emulator] {
+            var merged = first
+            for emulator in second {
+                if let index = merged.firstIndex(where: { $0.name == emulator.name }) {
+                    merged[index].calibration += emulator.calibration
+                    merged[index].load += emulator.load
+                } else {
+                    merged.append(emulator)
+                }
+            }
+            return merged
+        }
+
         private enum CodingKeys: String, CodingKey {
             case name, delaysConnect, details, calibration, load
         }
@@ -143,6 +158,9 @@ public struct RunMetadata: Hashable, Sendable, Codable {
     /// `per-connection`; absent in folders written before the choice existed (they used
     /// `per-connection`).
     public var tlsCertificates: String?
+    /// Scenarios `--check` measured again because the machine visibly disturbed an earlier
+    /// measurement, each with why (the results hold the last measurement); absent when none was.
+    public var remeasured: [String]?
 
     /// Creates metadata; ``collect(name:matrix:commandLine:emulators:startedAt:gitDirectory:)`` fills in the machine.
     public init(

@@ -30,6 +30,16 @@ public struct CheckTolerances: Hashable, Sendable {
     public var withoutCriticalPath: Double
     /// Failed connections allowed per scenario: 0 (a failure on a controlled path is a bug).
     public var failedConnections: Int
+    /// How far, in round trips, a scenario's median time in flight may lie above its 10th
+    /// percentile at any stage before the machine counts as having visibly disturbed the
+    /// measurement: 0.1. On a quiet machine or beside one CPU-bound process the two differ by at
+    /// most 0.04 (README, "The check gate"); with both cores saturated by other processes, by
+    /// 0.2–0.4. A failing, visibly disturbed scenario is measured again (``attempts``).
+    public var disturbance: Double = 0.1
+    /// Measurements of a failing scenario before its failure stands, when every failure was
+    /// visibly disturbed: 3. A real deviation fails every attempt; a machine busy enough to push
+    /// a tenth percentile off rarely does so three times running.
+    public var attempts: Int = 3
 
     /// Creates tolerances; the defaults are the CI gate's.
     public init(
@@ -79,6 +89,15 @@ public struct CheckResult: Hashable, Sendable, CustomStringConvertible {
         public let kind: Kind
         /// What exactly, with numbers and the scenario name.
         public let message: String
+        /// The scenarios whose measurement the failure is about (for a saving, both of the pair).
+        public let scenarios: [Scenario]
+
+        /// Creates a failure.
+        public init(kind: Kind, message: String, scenarios: [Scenario] = []) {
+            self.kind = kind
+            self.message = message
+            self.scenarios = scenarios
+        }
 
         public var description: String { self.message }
     }
@@ -180,7 +199,8 @@ extension RoundTripReport {
                         .init(
                             kind: .roundTripsOffModel,
                             message: "\(name) \(row.stage.columnName): measured \(Self.format(measured)) \(label), "
-                                + "theory \(row.theoretical) (off by \(Self.format(abs(off))) > \(Self.format(tolerance)))"
+                                + "theory \(row.theoretical) (off by \(Self.format(abs(off))) > \(Self.format(tolerance)))",
+                            scenarios: [row.scenario]
                         )
                     )
                 }
@@ -203,7 +223,8 @@ extension RoundTripReport {
                         kind: .savingOutOfRange,
                         message: "\(saving.early.name): early saves \(Self.format(roundTrips)) "
                             + "\(usesNetwork ? "network " : "")RTT\(milliseconds) over "
-                            + "\(saving.classic.name) at muxer_ready, expected \(Self.format(low))...\(Self.format(high))"
+                            + "\(saving.classic.name) at muxer_ready, expected \(Self.format(low))...\(Self.format(high))",
+                        scenarios: [saving.classic, saving.early]
                     )
                 )
             }

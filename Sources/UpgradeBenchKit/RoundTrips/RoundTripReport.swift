@@ -81,6 +81,16 @@ public struct RoundTripReport: Sendable {
         /// The critical path's median computation here minus at the loopback baseline, µs: what
         /// the same work costs more under this delay; `nil` where either is unknown.
         public let computeExcessMicroseconds: Int64?
+
+        /// How far the median time in flight lies above its 10th percentile, in path round trips:
+        /// how much the machine lengthened flights in the slower half of the connections; `nil`
+        /// where the network round trips are.
+        public var disturbance: Double? {
+            guard self.network != nil, let median = self.networkMedianMicroseconds,
+                let p10 = self.networkP10Microseconds, let rtt = self.pathRTTMicroseconds, rtt > 0
+            else { return nil }
+            return (Double(median) - Double(p10)) / rtt
+        }
     }
 
     /// Early against classic at one stage, for one path and RTT.
@@ -238,6 +248,34 @@ public struct RoundTripReport: Sendable {
             }
         }
         self.savings = savings
+    }
+
+    /// The largest ``StageRoundTrips/disturbance`` of `scenario` over its stages, if any is known.
+    public func disturbance(of scenario: Scenario) -> Double? {
+        self.stages.filter { $0.scenario == scenario }.compactMap(\.disturbance).max()
+    }
+
+    /// The scenarios a failed check should measure again: every scenario named by a round-trip
+    /// or saving failure, when each such failure involves one the machine visibly disturbed
+    /// (``CheckTolerances/disturbance``) and nothing else failed; empty otherwise (a failure that
+    /// a quiet measurement produced is an answer, not noise).
+    public func scenariosToMeasureAgain(_ result: CheckResult, tolerances: CheckTolerances = CheckTolerances()) -> [Scenario] {
+        var scenarios: [Scenario] = []
+        for failure in result.failures {
+            switch failure.kind {
+            case .roundTripsOffModel, .savingOutOfRange:
+                let disturbed = failure.scenarios.contains {
+                    (self.disturbance(of: $0) ?? 0) > tolerances.disturbance
+                }
+                guard disturbed else { return [] }
+                for scenario in failure.scenarios where !scenarios.contains(scenario) {
+                    scenarios.append(scenario)
+                }
+            case .noMeasurement, .missingBaseline, .connectionFailures, .unexpectedPath, .nothingToCompare:
+                return []
+            }
+        }
+        return scenarios
     }
 
     /// The row for `scenario` at `stage`.

@@ -41,6 +41,13 @@ public struct BenchResults: Sendable {
         self.samplesByScenario[sample.scenario, default: []].append(sample)
     }
 
+    /// Replaces the connections of `scenario` (which must be part of the results) with `samples`:
+    /// a scenario measured again.
+    public mutating func replaceSamples(of scenario: Scenario, with samples: [ConnectionSample]) {
+        guard self.samplesByScenario[scenario] != nil else { return }
+        self.samplesByScenario[scenario] = samples
+    }
+
     /// Records one transfer.
     public mutating func record(_ result: ThroughputResult) {
         if self.throughputByScenario[result.scenario] == nil {
