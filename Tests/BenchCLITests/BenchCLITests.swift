@@ -101,6 +101,47 @@ import Darwin
         #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
     }
 
+    /// `listen --trace-file` and `dial --listener-trace`: two processes on one machine split every
+    /// stage into time on the network and computation.
+    @Test func dialSplitsItsStagesWithTheListenersTrace() async throws {
+        let trace = FileManager.default.temporaryDirectory
+            .appendingPathComponent("upgradebench-trace-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: trace) }
+        let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0", "--trace-file", trace])
+        defer { listener.kill() }
+        let multiaddr = try #require(try Self.object(try await listener.firstLine(timeout: Self.startTimeout))["multiaddr"] as? String)
+
+        let dial = try BenchProcess(["dial", multiaddr, "--connections", "3", "--listener-trace", trace])
+        defer { dial.kill() }
+        let exit = try await dial.waitForExit(timeout: Self.dialTimeout)
+        #expect(exit == .code(0), "\(exit); stdout: \(dial.stdout); stderr: \(dial.stderr)")
+        let lines = dial.stdoutLines
+        try #require(lines.count == 4, "3 connection lines and a summary: \(dial.stdout)")
+        for line in lines.prefix(3) {
+            let object = try Self.object(line)
+            #expect(Set(object.keys) == Self.lineKeys.union(["network_us", "flights"]), "\(line)")
+            let stages = try #require(object["stages_us"] as? [String: Any], "\(line)")
+            let network = try #require(object["network_us"] as? [String: Any], "\(line)")
+            let flights = try #require(object["flights"] as? [String: Any], "\(line)")
+            for stage in Self.stageKeys {
+                let total = try #require((stages[stage] as? NSNumber)?.doubleValue, "\(stage): \(line)")
+                let inFlight = try #require((network[stage] as? NSNumber)?.doubleValue, "\(stage) split: \(line)")
+                #expect(inFlight >= 0 && inFlight <= total + 0.1, "\(stage): \(line)")
+                let count = try #require((flights[stage] as? NSNumber)?.intValue, "\(stage): \(line)")
+                #expect(count >= 2 && count % 2 == 0, "whole round trips: \(stage): \(line)")
+            }
+        }
+        let summary = try #require(try Self.object(lines[3])["summary"] as? [String: Any], "\(lines[3])")
+        for key in ["muxer_ready_network_p10_us", "muxer_ready_network_p50_us", "first_echo_network_p50_us"] {
+            #expect(summary[key] is NSNumber, "\(key): \(lines[3])")
+        }
+        listener.send(SIGTERM)
+        #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
+        // One trace line per connection the listener accepted.
+        let traced = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+        #expect(traced.count == 3, "\(traced)")
+    }
+
     @Test func dialToTheWrongPeerFailsInTheHandshake() async throws {
         let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"])
         defer { listener.kill() }
