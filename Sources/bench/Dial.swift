@@ -98,9 +98,12 @@ struct Dial: AsyncParsableCommand {
     ) async -> DialLine {
         let activity = traced ? WireActivity() : nil
         var prepare: (@Sendable (any Channel) throws -> Void)? = nil
+        let synRoundTrip = NIOLockedValueBox<UInt64?>(nil)
         if let activity {
             prepare = { @Sendable (channel: any Channel) throws -> Void in
-                try channel.pipeline.syncOperations.addHandler(WireActivityRecorder(activity: activity))
+                try channel.pipeline.syncOperations.addHandlers([
+                    WireActivityRecorder(activity: activity), SYNRoundTripProbe(into: synRoundTrip),
+                ])
             }
         }
         let connection: UpgradedConnection
@@ -128,26 +131,41 @@ struct Dial: AsyncParsableCommand {
             // `echo` fails with an `UpgradeError` at stage first_stream, which prints as `stage: reason`.
             line = DialLine(outcome: connection.outcome, timeline: timeline, error: "\(error)", traced: traced)
         }
-        if traced {
-            // The kernel's sample of the SYN's round trip: the connect's share of the path (see
-            // CriticalPath.split(connectNetworkNanoseconds:)).
-            line.connectRoundTripNanoseconds = try? await Self.synRoundTrip(connection.channel)
-        }
+        // The kernel's sample of the SYN's round trip: the connect's share of the path (see
+        // CriticalPath.split(connectNetworkNanoseconds:)).
+        line.connectRoundTripNanoseconds = synRoundTrip.withLockedValue { $0 }
         try? await connection.close().get()
         line.activity = activity
         return line
     }
 }
 
-extension Dial {
-    /// The round-trip time the kernel measured for the connection's handshake (`TCP_INFO`'s
-    /// `tcpi_rtt` right after the connect: the SYN to SYN-ACK sample), in nanoseconds.
-    static func synRoundTrip(_ channel: any Channel) async throws -> UInt64? {
-        guard let provider = channel as? any SocketOptionProvider else { return nil }
-        let info = try await provider.getTCPInfo().get()
-        return UInt64(info.tcpi_rtt) * 1000
+/// Reads the kernel's round-trip estimate of a dialed connection the moment it becomes active:
+/// before any data, `TCP_INFO`'s `tcpi_rtt` is the one sample the handshake gave, SYN to SYN-ACK.
+/// (Read later, it is a smoothed mix of data round trips, which a peer's delayed ACKs can stretch.)
+final class SYNRoundTripProbe: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let result: NIOLockedValueBox<UInt64?>
+
+    init(into result: NIOLockedValueBox<UInt64?>) { self.result = result }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if let provider = context.channel as? any SocketOptionProvider {
+            // On the channel's event loop the option is read at once.
+            let result = self.result
+            provider.getTCPInfo().whenSuccess { info in
+                result.withLockedValue { $0 = UInt64(info.tcpi_rtt) * 1000 }
+            }
+        }
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
+
+@available(*, unavailable)
+extension SYNRoundTripProbe: Sendable {}
 
 /// Finds, in a `bench listen --trace-file`, the listener's record of each connection `dial` made:
 /// the first one not yet taken that the listener accepted while the connection was being set up.
