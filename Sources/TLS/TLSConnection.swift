@@ -83,11 +83,12 @@ public final class TLSConnection {
 
     /// This side's certificate choice; the internal initializer lets tests present bad ones.
     enum CertificateChoice {
-        /// The context's cached certificate, or a fresh one per connection.
+        /// The host certificate (carried by the context), or a fresh one per connection.
         case fromContext
         /// This exact certificate.
         case explicit(Libp2pCertificate)
-        /// None at all (a client that presents no certificate).
+        /// None at all (a client that presents no certificate); only with a per-connection
+        /// context, whose SSL_CTX carries no certificate.
         case none
     }
 
@@ -126,13 +127,15 @@ public final class TLSConnection {
         now: Int64,
         allocator: ByteBufferAllocator
     ) throws(TLSError) {
+        let setup = try context.setup(now: now)
         let own: Libp2pCertificate?
         switch certificate {
         case .fromContext:
-            own = try context.certificateForConnection(now: now)
+            own = setup.certificate
         case .explicit(let certificate):
             own = certificate
         case .none:
+            // With a per-host context the SSL_CTX's certificate would still be presented.
             own = nil
         }
         self.role = role
@@ -140,7 +143,7 @@ public final class TLSConnection {
         self.context = context
         self.now = now
         self.openSSL = try OpenSSLConnection(
-            context: context.openSSL,
+            context: setup.openSSL,
             isClient: role == .initiator,
             certificate: own.map { ($0.certificate, $0.key) },
             allocator: allocator

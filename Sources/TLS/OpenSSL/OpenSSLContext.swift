@@ -21,6 +21,8 @@ final class OpenSSLContext: @unchecked Sendable {
     ///   - serverALPN: What the server side accepts.
     ///   - sessionTicketsToSend: Tickets the server sends after the handshake; libp2p never resumes,
     ///     so the default configuration sends none (as go does).
+    ///   - certificate: A certificate and key for every connection of this context (the host's),
+    ///     or nil when each connection installs its own.
     ///   - capturesTrafficSecrets: Whether connections keep their application traffic secrets (through
     ///     the key log callback) so that the direct record layer can take over after the handshake.
     /// - Throws: ``TLSError/Code/openSSLFailure``.
@@ -28,6 +30,7 @@ final class OpenSSLContext: @unchecked Sendable {
         clientALPNOffer: [[UInt8]],
         serverALPN: [[UInt8]],
         sessionTicketsToSend: Int,
+        certificate: (OpenSSLCertificate, OpenSSLCertificateKey)?,
         capturesTrafficSecrets: Bool
     ) throws(TLSError) {
         ERR_clear_error()
@@ -66,8 +69,15 @@ final class OpenSSLContext: @unchecked Sendable {
             OpenSSLConnection.installKeyLogCallback(on: context)
         }
 
-        // Each connection installs its certificate (`SSL_use_certificate`): the host certificate is
-        // renewed before it expires, which a certificate fixed in the SSL_CTX could not be.
+        // The host certificate lives in the SSL_CTX, so that SSL_new only takes a reference to it
+        // (installing it on every connection instead costs about 25 allocations per side).
+        if let (certificate, key) = certificate {
+            guard SSL_CTX_use_certificate(context, certificate.pointer) == 1,
+                SSL_CTX_use_PrivateKey(context, key.pointer) == 1
+            else {
+                throw .drainingOpenSSLErrorQueue(.openSSLFailure, operation: "SSL_CTX_use_certificate")
+            }
+        }
     }
 
     deinit { SSL_CTX_free(self.pointer) }
