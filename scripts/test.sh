@@ -3,15 +3,16 @@
 #   1. swift test: unit, back-to-back, handler and loopback/emulated integration tests;
 #   2. the allocation gate of the micro-benchmarks in Benchmarks/;
 #   3. bench --quick --check: a short real run at loopback and one emulated RTT that fails when the
-#      measured round trips or early negotiation's saving differ from the protocol model;
+#      network round trips on each connection's critical path, or early negotiation's saving,
+#      differ from the protocol model (README, "The check gate");
 #   4. scripts/interop.sh: upgrades to and from py-libp2p (installed from PyPI; skipped, saying so,
 #      when it cannot be installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
-# Suites that measure emulated round trips or load the machine run on their own, one test at a
-# time, after the rest: run alongside 500 other tests on 2 cores, their timing is not theirs.
+# Suites that use the emulators or load the machine run on their own, one test at a time, after
+# the rest: run alongside 600 other tests on 2 cores, their timing is not theirs.
 timing_suites='EmulatedPathTests|UpgradeSocketTests|EmulatedRoundTripTests'
 
 echo "== swift test" >&2
