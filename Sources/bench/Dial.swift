@@ -175,7 +175,14 @@ final class ListenerTraceReader: Sendable {
     /// connection close, which a delaying path holds back by its one-way delay.
     static let waitSeconds = 3.0
     let path: String
-    private let taken = NIOLockedValueBox<Set<UInt64>>([])
+
+    /// What has been read of the file: up to its last complete line, and the traces not yet taken.
+    private struct State {
+        var consumedBytes = 0
+        var pending: [ConnectionTrace] = []
+    }
+
+    private let state = NIOLockedValueBox(State())
 
     init(path: String) { self.path = path }
 
@@ -184,19 +191,33 @@ final class ListenerTraceReader: Sendable {
     func trace(acceptedBetween start: UInt64, and end: UInt64) async -> ConnectionTrace? {
         let deadline = NIODeadline.now() + .milliseconds(Int64(Self.waitSeconds * 1000))
         while NIODeadline.now() < deadline {
-            let text = (try? String(contentsOfFile: self.path, encoding: .utf8)) ?? ""
-            let candidates = ConnectionTrace.parseLines(text)
-                .filter { $0.acceptedNanoseconds >= start && $0.acceptedNanoseconds <= end }
-                .sorted { $0.acceptedNanoseconds < $1.acceptedNanoseconds }
-            let found = self.taken.withLockedValue { taken -> ConnectionTrace? in
-                guard let trace = candidates.first(where: { !taken.contains($0.acceptedNanoseconds) }) else { return nil }
-                taken.insert(trace.acceptedNanoseconds)
-                return trace
+            let found = self.state.withLockedValue { state -> ConnectionTrace? in
+                self.readNewLines(into: &state)
+                // Dials are sequential: a trace accepted before this dial started belongs to an
+                // earlier connection that found no match, and never will.
+                state.pending.removeAll { $0.acceptedNanoseconds < start }
+                guard let index = state.pending.firstIndex(where: { $0.acceptedNanoseconds <= end }) else { return nil }
+                return state.pending.remove(at: index)
             }
             if let found { return found }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return nil
+    }
+
+    /// Parses the complete lines appended since the last read; a line still being written waits
+    /// for the next.
+    private func readNewLines(into state: inout State) {
+        guard let handle = FileHandle(forReadingAtPath: self.path) else { return }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: UInt64(state.consumedBytes))) != nil,
+            let data = try? handle.readToEnd(),
+            let lastNewline = data.lastIndex(of: UInt8(ascii: "\n"))
+        else { return }
+        let complete = data[data.startIndex...lastNewline]
+        state.consumedBytes += complete.count
+        let traces = ConnectionTrace.parseLines(String(decoding: complete, as: UTF8.self))
+        state.pending += traces.sorted { $0.acceptedNanoseconds < $1.acceptedNanoseconds }
     }
 }
 

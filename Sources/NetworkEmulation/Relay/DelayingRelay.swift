@@ -321,15 +321,10 @@ final class DelayingRelay: Sendable {
                     self.publishCounters()
                 }
                 self.buildPollSet()
-                let sleptAt = timeout > 0 ? NetworkEmulationClock.nowNanoseconds() : 0
-                let ready = self.descriptors.withUnsafeMutableBufferPointer {
-                    CNetworkEmulationShim_poll($0.baseAddress, UInt($0.count), timeout)
-                }
-                if timeout > 0 && ready == 0 {
-                    self.wakeupLead.observe(
-                        intended: sleptAt + UInt64(timeout),
-                        woke: NetworkEmulationClock.nowNanoseconds()
-                    )
+                let ready = self.wakeupLead.poll(timeout: timeout) {
+                    self.descriptors.withUnsafeMutableBufferPointer {
+                        CNetworkEmulationShim_poll($0.baseAddress, UInt($0.count), timeout)
+                    }
                 }
                 guard ready > 0 else { continue }
                 if self.descriptors[0].revents != 0 {

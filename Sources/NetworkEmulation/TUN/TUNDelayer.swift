@@ -201,13 +201,8 @@ final class TUNDelayer: Sendable {
                 for index in descriptors.indices {
                     descriptors[index].revents = 0
                 }
-                let sleptAt = timeout > 0 ? NetworkEmulationClock.nowNanoseconds() : 0
-                let ready = CNetworkEmulationShim_poll(&descriptors, UInt(descriptors.count), timeout)
-                if timeout > 0 && ready == 0 {
-                    self.wakeupLead.observe(
-                        intended: sleptAt + UInt64(timeout),
-                        woke: NetworkEmulationClock.nowNanoseconds()
-                    )
+                let ready = self.wakeupLead.poll(timeout: timeout) {
+                    CNetworkEmulationShim_poll(&descriptors, UInt(descriptors.count), timeout)
                 }
                 guard ready > 0 else { continue }
                 if descriptors[2].revents != 0 {

@@ -133,6 +133,18 @@ struct WakeupLead: Sendable {
         )
     }
 
+    /// Runs `poll`, which waits at most `timeout` nanoseconds (negative: no limit) and returns how
+    /// many descriptors are ready, and learns from it when it returned because the timeout expired.
+    mutating func poll(timeout: Int64, _ poll: () -> CInt) -> CInt {
+        guard timeout > 0 else { return poll() }
+        let sleptAt = NetworkEmulationClock.nowNanoseconds()
+        let ready = poll()
+        if ready == 0 {
+            self.observe(intended: sleptAt + UInt64(timeout), woke: NetworkEmulationClock.nowNanoseconds())
+        }
+        return ready
+    }
+
     /// Records a sleep that was asked to end at `intended` and returned at `woke` because its
     /// timeout expired (not because something became ready).
     mutating func observe(intended: UInt64, woke: UInt64) {
