@@ -177,7 +177,7 @@ extension ResultsComparison {
             Self.value(statistics.newMedian, row.metric),
             row.relativeChange.map { "\(Self.signedPercent($0)) %" } ?? "-",
             interval ?? "n/a",
-            statistics.pValue < 0.001 ? "<0.001" : FixedPoint.format(statistics.pValue, decimals: 3),
+            Self.pValue(statistics.pValue),
             verdict,
         ]
     }
@@ -242,6 +242,12 @@ extension ResultsComparison {
     private static func signedPercent(_ fraction: Double) -> String {
         let text = FixedPoint.format(fraction * 100, decimals: 1)
         return text.hasPrefix("-") ? text : "+\(text)"
+    }
+
+    /// Four decimals below 0.1, so a p value just under 0.05 never reads as 0.050 beside a verdict.
+    private static func pValue(_ p: Double) -> String {
+        if p < 0.001 { return "<0.001" }
+        return FixedPoint.format(p, decimals: p < 0.1 ? 4 : 3)
     }
 
     private static func fixed(_ value: Double?, _ decimals: Int) -> String {
