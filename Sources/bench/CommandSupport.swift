@@ -51,9 +51,20 @@ func parseMultiaddr(_ text: String) throws -> Multiaddr {
     do {
         return try Multiaddr(parsing: text)
     } catch {
-        FileHandle.standardError.write(Data("bench: bad multiaddr: \(error)\n".utf8))
-        throw ExitCode(2)
+        throw inputError("bad multiaddr: \(error)")
     }
+}
+
+/// Writes `bench: <message>` on stderr and returns exit code 2, the code for bad input (a bad
+/// multiaddr, a results folder that cannot be written or read), for the caller to throw.
+func inputError(_ message: String) -> ExitCode {
+    FileHandle.standardError.write(Data("bench: \(message)\n".utf8))
+    return ExitCode(2)
+}
+
+/// Writes `message` and a line feed on stderr.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
 }
 
 /// The identity from a 32-byte hex seed, or a new random one.

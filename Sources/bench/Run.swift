@@ -15,7 +15,11 @@ struct Run: AsyncParsableCommand {
             Presets: quick (CI: loopback + 20 ms), default (loopback, 10 and 20 ms; about 2-3 minutes \
             on 2 cores), extended (up to 100 ms), concurrent (loads of 1, 8 and 32 concurrent \
             upgrades). Emulated delay needs root for the TUN emulator; without root the TCP relay is \
-            used (see README).
+            used (see README). The results folder is written as the run goes: samples.csv gains each \
+            scenario as it finishes and meta.json says how far the run got; on SIGINT, SIGTERM or an \
+            error the summary of the scenarios done is written before the run ends, and `bench report \
+            FOLDER` rebuilds it from any folder (docs/results.md). A folder that cannot be written is \
+            refused with exit code 2 before anything is measured.
             """
     )
 
@@ -51,35 +55,59 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         UpgradeBench.bootstrapLogging(verbose: self.verbose)
-        NetworkEmulatorCleanup.installSignalHandlers()
+        // Before the first path starts: a signal from here on removes the paths, closes the
+        // results folder with what was measured, and ends the process with that signal.
+        let signals = RunSignalHandling.install { message in
+            // Below the progress bar's line, when there is one.
+            printError((isatty(STDERR_FILENO) == 1 ? "\n" : "") + "bench: \(message)")
+        }
         let logger = Logger(label: "upgradebench")
 
         guard let selection = NetworkEmulatorSelection(argument: self.emulator) else {
             throw ValidationError("unknown emulator \"\(self.emulator)\": use auto, tun, relay or netem")
         }
-        // Resolve `auto` once, so every scenario names the emulator that really ran.
-        let probe = try await NetworkEmulator.start(selection, rtt: .milliseconds(10))
-        let kind = probe.kind
-        let reason = probe.selectionReason
-        probe.stop()
-        logger.info("emulator", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
-
-        var matrix = try ScenarioMatrix.preset(
-            named: self.quick ? "quick" : self.preset,
-            emulator: Scenario.Emulator(name: BenchRunner.emulatorName(kind), delaysConnect: true)
-        )
-        if self.connections != nil || self.concurrency != nil {
-            let scenarios = matrix.scenarios.map { scenario -> Scenario in
-                var scenario = scenario
-                if let connections = self.connections { scenario.connections = connections }
-                if let concurrency = self.concurrency { scenario.concurrency = concurrency }
-                return scenario
-            }
-            matrix = try ScenarioMatrix(name: matrix.name, scenarios: scenarios, throughput: matrix.throughput)
-        }
-
         let startedAt = Date()
         let runName = self.name ?? ResultsWriter.defaultName(for: startedAt)
+        let directory = URL(fileURLWithPath: self.results, isDirectory: true)
+            .appendingPathComponent(runName, isDirectory: true)
+        // Before anything is measured: results that could not be kept are not worth measuring.
+        let folder = ResultsWriter(directory: directory)
+        let created: Bool
+        do {
+            created = try folder.checkWritable()
+        } catch let error as UpgradeBenchError {
+            throw inputError("results folder not writable: \(error.diagnostics)")
+        }
+
+        let recorder: RunRecorder
+        let matrix: ScenarioMatrix
+        let kind: NetworkEmulatorKind
+        do {
+            // Resolve `auto` once, so every scenario names the emulator that really ran.
+            let probe = try await NetworkEmulator.start(selection, rtt: .milliseconds(10))
+            kind = probe.kind
+            let reason = probe.selectionReason
+            probe.stop()
+            logger.info("emulator", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
+            matrix = try self.matrix(emulator: kind)
+            recorder = try RunRecorder(
+                directory: directory,
+                metadata: RunMetadata.collect(
+                    name: runName,
+                    matrix: matrix,
+                    commandLine: CommandLine.arguments,
+                    emulators: [],
+                    startedAt: startedAt,
+                    tlsCertificates: self.tlsCertificates
+                )
+            )
+        } catch {
+            // Nothing was measured: no empty folder stays behind.
+            if created { folder.removeIfEmpty() }
+            throw error
+        }
+        signals.attach(recorder)
+
         // Two event loops: as many as the reference machine has cores.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var runner = BenchRunner(emulator: .kind(kind), group: group, logger: logger)
@@ -89,7 +117,7 @@ struct Run: AsyncParsableCommand {
         var checkResult: CheckResult?
         var remeasured: [String] = []
         do {
-            output = try await runner.run(matrix, progress: ProgressReporter(matrix: matrix))
+            output = try await runner.run(matrix, progress: ProgressReporter(matrix: matrix), observer: recorder)
             report = RoundTripReport(summaries: output.results.summaries(), pathRTTs: output.pathRTTs)
             checkResult = self.check ? report.check() : nil
             // A failure the machine visibly disturbed is measured again, and said so.
@@ -107,8 +135,9 @@ struct Run: AsyncParsableCommand {
                     remeasured.append(reason)
                     FileHandle.standardError.write(Data("check: \(reason)\n".utf8))
                 }
+                try recorder.measuringAgain(reasons: remeasured)
                 let retry = try ScenarioMatrix(name: matrix.name, scenarios: again, throughput: [])
-                let second = try await runner.run(retry, progress: ProgressReporter(matrix: retry))
+                let second = try await runner.run(retry, progress: ProgressReporter(matrix: retry), observer: recorder)
                 for scenario in again {
                     output.results.replaceSamples(of: scenario, with: second.results.samples(for: scenario))
                 }
@@ -119,25 +148,39 @@ struct Run: AsyncParsableCommand {
             try? await group.shutdownGracefully()
         } catch {
             try? await group.shutdownGracefully()
+            // The scenarios done before the error stay, with a summary.
+            do {
+                if let metadata = try recorder.fail(error) {
+                    printError("bench: \(metadata.statusDescription); results so far: \(directory.path)")
+                }
+            } catch let writeError {
+                printError("bench: the results so far could not be completed: \(writeError)")
+            }
             throw error
         }
 
-        var metadata = RunMetadata.collect(
-            name: runName,
-            matrix: matrix,
-            commandLine: CommandLine.arguments,
-            emulators: output.emulators,
-            startedAt: startedAt,
-            tlsCertificates: self.tlsCertificates
-        )
-        metadata.remeasured = remeasured.isEmpty ? nil : remeasured
-        let writer = ResultsWriter(root: URL(fileURLWithPath: self.results, isDirectory: true), name: runName)
-        let files = try writer.write(results: output.results, report: report, metadata: metadata)
+        let files = try recorder.complete(results: output.results, report: report, emulators: output.emulators)
 
         print(SummaryTable.render(report: report, throughput: output.results.throughputSummaries(), check: checkResult))
-        print("results: \(writer.directory.path) (\(files.count) files); plots: scripts/plot.sh \(writer.directory.path)")
+        print("results: \(directory.path) (\(files.count) files); plots: scripts/plot.sh \(directory.path)")
         if let checkResult, !checkResult.passed {
             throw ExitCode(1)
         }
+    }
+
+    /// The preset's matrix on `emulator`, with the counts the options override.
+    private func matrix(emulator kind: NetworkEmulatorKind) throws -> ScenarioMatrix {
+        let matrix = try ScenarioMatrix.preset(
+            named: self.quick ? "quick" : self.preset,
+            emulator: Scenario.Emulator(name: BenchRunner.emulatorName(kind), delaysConnect: true)
+        )
+        guard self.connections != nil || self.concurrency != nil else { return matrix }
+        let scenarios = matrix.scenarios.map { scenario -> Scenario in
+            var scenario = scenario
+            if let connections = self.connections { scenario.connections = connections }
+            if let concurrency = self.concurrency { scenario.concurrency = concurrency }
+            return scenario
+        }
+        return try ScenarioMatrix(name: matrix.name, scenarios: scenarios, throughput: matrix.throughput)
     }
 }

@@ -162,6 +162,26 @@ public struct CSVDocument: Hashable, Sendable {
         }
         return records
     }
+
+    /// `text` up to and including the line feed that ends its last complete record: what is left
+    /// of a file whose writer was killed in the middle of appending a record is cut off. A line
+    /// feed inside a quoted field ends no record.
+    public static func completeRecordsPrefix(of text: String) -> Substring {
+        var inQuotes = false
+        var end = text.utf8.startIndex
+        var index = text.utf8.startIndex
+        while index != text.utf8.endIndex {
+            let byte = text.utf8[index]
+            text.utf8.formIndex(after: &index)
+            if byte == UInt8(ascii: "\"") {
+                // A doubled quote inside a quoted field flips twice: no change, as it should be.
+                inQuotes.toggle()
+            } else if byte == 0x0A && !inQuotes {
+                end = index
+            }
+        }
+        return text[text.startIndex..<end]
+    }
 }
 
 extension String {

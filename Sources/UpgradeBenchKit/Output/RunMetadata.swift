@@ -161,6 +161,17 @@ public struct RunMetadata: Hashable, Sendable, Codable {
     /// Scenarios `--check` measured again because the machine visibly disturbed an earlier
     /// measurement, each with why (the results hold the last measurement); absent when none was.
     public var remeasured: [String]?
+    /// Whether the run is still going, completed, or ended early; absent in folders written
+    /// before it was recorded, which only completed runs wrote.
+    public var status: RunStatus?
+    /// How far the run got: scenarios done, of how many, and the one in flight; absent in folders
+    /// written before it was recorded.
+    public var progress: RunProgress?
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`), when ``status`` is
+    /// ``RunStatus/interrupted``.
+    public var signal: String?
+    /// What ended the run, when ``status`` is ``RunStatus/failed``.
+    public var error: String?
 
     /// Creates metadata; ``collect(name:matrix:commandLine:emulators:startedAt:gitDirectory:)`` fills in the machine.
     public init(
@@ -191,6 +202,49 @@ public struct RunMetadata: Hashable, Sendable, Codable {
         self.scenarios = scenarios
         self.throughputScenarios = throughputScenarios
         self.tlsCertificates = tlsCertificates
+    }
+}
+
+/// Where a run stands, as `meta.json` records it.
+public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Measuring; also what a folder says whose run was killed outright (SIGKILL, a crash) or
+    /// lost its machine, since nothing could record the end.
+    case running
+    /// Every scenario was measured and every file written.
+    case completed
+    /// A signal (SIGINT, SIGTERM) ended the run; the files hold the scenarios done before it.
+    case interrupted
+    /// An error ended the run; the files hold the scenarios done before it.
+    case failed
+}
+
+/// How far a run got: what `meta.json` says while it runs and after it ended.
+public struct RunProgress: Hashable, Sendable, Codable {
+    /// Scenarios in the run, upgrade and throughput.
+    public var total: Int
+    /// Scenarios whose results are in the folder: the length of ``completed``.
+    public var done: Int
+    /// The names of the scenarios whose results are in the folder, in the order they finished.
+    public var completed: [String]
+    /// The scenario being measured, or measured again (`--check`), when `meta.json` was last
+    /// written; `nil` between scenarios and once the run completed.
+    public var inFlight: String?
+
+    /// Progress of a run of `total` scenarios that has not finished any yet.
+    public init(total: Int) {
+        self.total = total
+        self.done = 0
+        self.completed = []
+        self.inFlight = nil
+    }
+
+    /// Records that `name` finished and its results are in the folder.
+    public mutating func finished(_ name: String) {
+        if !self.completed.contains(name) {
+            self.completed.append(name)
+            self.done = self.completed.count
+        }
+        if self.inFlight == name { self.inFlight = nil }
     }
 }
 

@@ -73,4 +73,55 @@ public enum ThroughputCSV {
             }
         )
     }
+
+    /// Reads `throughput.csv` back. Each row's `scenario` column must name one of `scenarios`
+    /// (the run's throughput scenarios, as listed in `meta.json`) and its scenario columns must
+    /// agree with it; `mb_per_s` is derived, so it is not read.
+    ///
+    /// - Throws: ``UpgradeBenchError`` for malformed CSV, another header, an unknown scenario or
+    ///   a field that does not parse.
+    public static func parse(_ text: String, scenarios: [ThroughputScenario]) throws -> [ThroughputResult] {
+        let document = try CSVDocument(parsing: text)
+        guard document.header == self.header else {
+            throw UpgradeBenchError.csvHeaderMismatch(expected: self.header, found: document.header)
+        }
+        let byName = Dictionary(scenarios.map { ($0.name, $0) }) { first, _ in first }
+        return try document.records.enumerated().map { number, fields in
+            let row = number + 1
+            guard let scenario = byName[fields[0]] else {
+                throw UpgradeBenchError.invalidCSVField("unknown throughput scenario \(fields[0])", record: row)
+            }
+            let expected = [
+                scenario.name, scenario.transport.rawValue, String(scenario.rttMilliseconds), scenario.emulator.name,
+            ]
+            guard Array(fields[0..<4]) == expected, fields[5] == String(scenario.bytesEachWay) else {
+                throw UpgradeBenchError.invalidCSVField(
+                    "scenario columns \(fields[0..<6].joined(separator: ",")) disagree with \(scenario.name)",
+                    record: row
+                )
+            }
+            guard let repetition = Int(fields[4]), repetition >= 0 else {
+                throw UpgradeBenchError.invalidCSVField(
+                    "repetition \"\(fields[4])\" is not a non-negative integer",
+                    record: row
+                )
+            }
+            var elapsed: UInt64? = nil
+            if !fields[6].isEmpty {
+                guard let value = UInt64(fields[6]) else {
+                    throw UpgradeBenchError.invalidCSVField(
+                        "elapsed_us \"\(fields[6])\" is not a whole number of microseconds",
+                        record: row
+                    )
+                }
+                elapsed = value
+            }
+            return ThroughputResult(
+                scenario: scenario,
+                repetition: repetition,
+                elapsedMicroseconds: elapsed,
+                failure: fields[8].isEmpty ? nil : fields[8]
+            )
+        }
+    }
 }

@@ -42,26 +42,19 @@ public struct BenchRunner: Sendable {
 
         /// The calibrated RTT of every emulated path, µs (the median of the calibration's
         /// round trips), for ``RoundTripReport``.
-        public var pathRTTs: [RoundTripReport.PathKey: Double] {
-            var rtts: [RoundTripReport.PathKey: Double] = [:]
-            for emulator in self.emulators {
-                for calibration in emulator.calibration where calibration.requestedRTTMilliseconds > 0 {
-                    let key = RoundTripReport.PathKey(
-                        emulator: emulator.name,
-                        rttMilliseconds: calibration.requestedRTTMilliseconds
-                    )
-                    rtts[key] = Double(calibration.p50Microseconds)
-                }
-            }
-            return rtts
-        }
+        public var pathRTTs: [RoundTripReport.PathKey: Double] { RunMetadata.pathRTTs(of: self.emulators) }
     }
 
-    /// Runs every scenario of `matrix` and reports progress to `progress`.
+    /// Runs every scenario of `matrix`, reports progress to `progress` and hands each finished
+    /// scenario to `observer` (which keeps the results folder current: ``RunRecorder``).
     ///
-    /// - Throws: ``UpgradeBenchError`` or ``NetworkEmulationError`` when a path cannot be set up;
-    ///   failed connections are recorded as samples, not thrown.
-    public func run(_ matrix: ScenarioMatrix, progress: ProgressReporter) async throws -> Output {
+    /// - Throws: ``UpgradeBenchError`` or ``NetworkEmulationError`` when a path cannot be set up,
+    ///   and whatever `observer` throws; failed connections are recorded as samples, not thrown.
+    public func run(
+        _ matrix: ScenarioMatrix,
+        progress: ProgressReporter,
+        observer: (any BenchRunObserver)? = nil
+    ) async throws -> Output {
         var results = BenchResults(matrix: matrix)
         var emulators: [String: RunMetadata.Emulator] = [:]
 
@@ -100,6 +93,7 @@ public struct BenchRunner: Sendable {
                 defer { listener.stop() }
                 for scenario in group {
                     progress.scenarioStarted(scenario)
+                    try observer?.scenarioStarted(scenario.name)
                     let before = (statistics: path.statistics, at: NIODeadline.now())
                     let samples = try await self.run(scenario, path: path, listener: listener, progress: progress)
                     for sample in samples { results.record(sample) }
@@ -113,6 +107,11 @@ public struct BenchRunner: Sendable {
                             ]
                         )
                     }
+                    try observer?.scenarioFinished(
+                        scenario,
+                        samples: samples,
+                        emulators: emulators.values.sorted { $0.name < $1.name }
+                    )
                     progress.scenarioFinished(scenario)
                 }
                 try await listener.close()
@@ -120,8 +119,14 @@ public struct BenchRunner: Sendable {
 
             for scenario in matrix.throughput where scenario.rttMilliseconds == rtt {
                 progress.itemStarted(scenario.name)
+                try observer?.scenarioStarted(scenario.name)
                 let measured = try await ThroughputRunner(group: self.group).run(scenario, path: path, progress: progress)
                 for result in measured { results.record(result) }
+                try observer?.throughputFinished(
+                    scenario,
+                    results: measured,
+                    emulators: emulators.values.sorted { $0.name < $1.name }
+                )
                 progress.itemFinished(scenario.name)
             }
         }
@@ -334,6 +339,24 @@ public struct BenchRunner: Sendable {
             return withListenerView(sample, timeline: timeline)
         }
     }
+}
+
+/// What a ``BenchRunner`` tells as it goes, so that what it measured is kept before the run ends.
+///
+/// Calls come from the run's task, one at a time, in run order. An error thrown here ends the run
+/// with that error.
+public protocol BenchRunObserver: Sendable {
+    /// The scenario (upgrade or throughput) named `name` starts.
+    func scenarioStarted(_ name: String) throws
+    /// `scenario` finished with `samples` (every measured connection, in index order);
+    /// `emulators` are the run's emulators so far, with their calibration and load.
+    func scenarioFinished(_ scenario: Scenario, samples: [ConnectionSample], emulators: [RunMetadata.Emulator]) throws
+    /// `scenario` finished with `results` (every transfer, in order).
+    func throughputFinished(
+        _ scenario: ThroughputScenario,
+        results: [ThroughputResult],
+        emulators: [RunMetadata.Emulator]
+    ) throws
 }
 
 /// The listening side of a scenario group: an upgrade host offering Noise and TLS with one
