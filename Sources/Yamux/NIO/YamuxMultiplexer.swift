@@ -215,6 +215,13 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         } catch {
             self.handle(self.session.receivedUndecodableBytes(error), context: context)
         }
+        // A Data frame whose body is still arriving: refuse it now if the window cannot hold it, rather than buffer up
+        // to the decoder's bound first. (The decoder has already peeked this header, so it decodes.)
+        if !self.sessionEnded, buffer.readableBytes >= YamuxConstants.headerLength,
+            let header = try? buffer.getYamuxFrameHeader(at: buffer.readerIndex), header.type == .data
+        {
+            self.handle(self.session.receivedDataHeader(header), context: context)
+        }
         // Keep only the incomplete frame: a slice, so that appending to it copies just those bytes when the delivered
         // payloads still share the storage.
         if buffer.readableBytes > 0 && !self.sessionEnded { self.cumulation = buffer.slice() }
