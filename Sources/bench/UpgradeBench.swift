@@ -14,7 +14,7 @@ struct UpgradeBench: AsyncParsableCommand {
             multistream-select) and writes CSV, HdrHistogram and JSON results to results/<name>/.
             `listen` and `dial` run single upgrades against other libp2p implementations.
             """,
-        subcommands: [Run.self, Listen.self, Dial.self],
+        subcommands: [Run.self, Listen.self, Dial.self, SlowReaders.self],
         defaultSubcommand: Run.self
     )
 
