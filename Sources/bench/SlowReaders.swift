@@ -31,7 +31,12 @@ struct SlowReaders: AsyncParsableCommand {
     @Option(help: "Connections held at once.")
     var connections: Int = 200
 
-    @Option(help: "The stream protocol: echo or ping.")
+    @Option(
+        help: """
+            What each connection sends: echo or ping (one stream of that protocol, never read), or pings \
+            (yamux ping requests on a connection that is never read at all).
+            """
+    )
     var stream: String = "echo"
 
     @Option(help: "The most each connection tries to send, in KiB; 0 opens the streams and sends nothing.")
@@ -47,8 +52,26 @@ struct SlowReaders: AsyncParsableCommand {
         guard (1...10_000).contains(self.connections) else {
             throw ValidationError("--connections must be between 1 and 10000")
         }
-        guard self.stream == "echo" || self.stream == "ping" else { throw ValidationError("--stream takes echo or ping") }
+        guard ["echo", "ping", "pings"].contains(self.stream) else {
+            throw ValidationError("--stream takes echo, ping or pings")
+        }
         guard (0...(1 << 22)).contains(self.kib) else { throw ValidationError("--kib must be between 0 and 4194304") }
+    }
+
+    private var traffic: SlowReaderProbe.Traffic {
+        switch self.stream {
+        case "ping": return .stream(.ping)
+        case "pings": return .pings
+        default: return .stream(.echo)
+        }
+    }
+
+    /// The protocol ID, or what is sent instead of a stream.
+    private var trafficName: String {
+        switch self.traffic {
+        case .stream(let protocolID): return protocolID.description
+        case .pings: return "yamux-ping-requests"
+        }
     }
 
     func run() async throws {
@@ -58,7 +81,7 @@ struct SlowReaders: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let probe = SlowReaderProbe(
             connections: self.connections,
-            protocolID: self.stream == "ping" ? .ping : .echo,
+            traffic: self.traffic,
             bytesPerConnection: self.kib * 1024
         )
         let pid = self.listenerPid
@@ -77,7 +100,7 @@ struct SlowReaders: AsyncParsableCommand {
         let sent = outcome.sentBytes.sorted()
         try printJSONLine(
             SlowReadersLine(
-                stream: probe.protocolID.description,
+                stream: self.trafficName,
                 connections: self.connections,
                 opened: sent.count,
                 failures: outcome.failures.count,

@@ -47,7 +47,41 @@ import Testing
         let bound = Self.connections * (2 * Self.tunedWindowKiB + Self.activeConnectionKiB)
         #expect(atStall - before < bound, "the listener grew by \(atStall - before) KiB; bound \(bound) KiB. \(line)")
 
-        // The listener is still healthy: it serves a normal connection afterwards.
+        try await Self.listenerStillServes(multiaddr)
+    }
+
+    @Test func pingFloodOnAConnectionThatIsNeverReadLeavesTheListenerFlat() async throws {
+        // The probe stops reading its connections and sends yamux ping requests: once the listener's connection is
+        // not writable (its socket and our receive buffer are full) it must stop answering, or every answer stays in
+        // its outbound buffer. 24 MiB of pings each is well beyond what the two kernels' socket buffers absorb.
+        let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        defer { listener.kill() }
+        let announced = try await listener.firstLine(timeout: .seconds(30))
+        let object = try JSONSerialization.jsonObject(with: Data(announced.utf8)) as? [String: Any]
+        let multiaddr = try #require(object?["multiaddr"] as? String)
+        let connections = 2
+        let probe = try BenchProcess([
+            "slow-readers", multiaddr, "--connections", "\(connections)", "--stream", "pings",
+            "--kib", "\(24 * 1024)", "--listener-pid", "\(listener.pid)",
+        ])
+        defer { probe.kill() }
+        let exit = try await probe.waitForExit(timeout: .seconds(180))
+        #expect(exit == .code(0), "\(exit); stdout: \(probe.stdout); stderr: \(probe.stderr)")
+        let line = try #require(probe.stdoutLines.first)
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let sentTotal = try #require(result["sent_total"] as? Int)
+        #expect(sentTotal >= connections * 16 * 1024 * 1024, "the listener must keep reading the pings: \(line)")
+        let before = try #require(result["listener_rss_kib_before"] as? Int)
+        let atStall = try #require(result["listener_rss_kib_at_stall"] as? Int)
+        // Answered while unwritable, each ping's answer would stay: tens of MiB. Bounded: the outbound buffer up to
+        // its high-water mark, plus the connection's I/O buffers (measured in release: about 1 MiB per connection).
+        let bound = connections * 4 * 1024
+        #expect(atStall - before < bound, "the listener grew by \(atStall - before) KiB; bound \(bound) KiB. \(line)")
+        try await Self.listenerStillServes(multiaddr)
+    }
+
+    /// The listener is still healthy: it serves a normal connection afterwards.
+    static func listenerStillServes(_ multiaddr: String) async throws {
         let dial = try BenchProcess(["dial", multiaddr])
         defer { dial.kill() }
         #expect(try await dial.waitForExit(timeout: .seconds(60)) == .code(0), "stderr: \(dial.stderr)")
