@@ -78,6 +78,9 @@ public struct YamuxSessionStateMachine {
     private var awaitingAcceptCount: Int
     /// The sum of every live stream's receive window: bounded by the configuration's session budget.
     private var totalReceiveWindow: Int
+    /// The largest receive window any stream of this session has had. A frame for a stream that is gone was sent
+    /// within that stream's window, so it cannot be longer; this bounds what such a frame may make us buffer.
+    private var largestReceiveWindow: UInt32
     /// Our outstanding ping: its opaque value and when it was sent.
     private var outstandingPing: (opaque: UInt32, sentAt: NIODeadline)?
     private var lastPingOpaque: UInt32
@@ -104,6 +107,7 @@ public struct YamuxSessionStateMachine {
         self.awaitingAcknowledgementCount = 0
         self.awaitingAcceptCount = 0
         self.totalReceiveWindow = 0
+        self.largestReceiveWindow = configuration.initialStreamWindow
         self.outstandingPing = nil
         self.lastPingOpaque = 0
         self.connectionIsWritable = true
@@ -209,6 +213,55 @@ public struct YamuxSessionStateMachine {
                 guard header.streamID != 0 else { throw YamuxError.invalidStreamID(header) }
                 return try self.receivedStreamFrame(header, payload: frame.payload, now: now)
             }
+        } catch {
+            return self.fail(error)
+        }
+    }
+
+    /// Checks the header of a Data frame whose body has not fully arrived, so that a body longer than the receive
+    /// window is refused before any of it is buffered (go-yamux likewise compares the length with the window as soon as
+    /// it has read the header, and rust-yamux before it reads the body). The frame itself still goes through
+    /// ``receivedFrame(_:now:)`` once whole; this changes nothing unless it ends the session.
+    ///
+    /// The length may be at most:
+    /// - on a live stream, its remaining receive window (else ``YamuxError/Code/receiveWindowExceeded``, or
+    ///   ``YamuxError/Code/streamClosed`` after the peer's FIN, exactly as for the whole frame);
+    /// - on a stream the frame opens (SYN), the 256 KiB every stream starts with (spec "Flow Control");
+    /// - on a stream that is gone, the largest window any stream of this session has had: the peer sent the frame
+    ///   within that stream's window (go drains such bodies without buffering them; we buffer at most this much);
+    /// - for a stream nobody opened, nothing: ``YamuxError/Code/unknownStream``, as for the whole frame.
+    ///
+    /// - Returns: ``ReceivedFrameAction/none``, or ``ReceivedFrameAction/protocolViolation(_:goAway:)`` when the
+    ///   session has failed.
+    public mutating func receivedDataHeader(_ header: YamuxFrameHeader) -> ReceivedFrameAction {
+        switch self.state {
+        case .active, .goAwaySent:
+            break
+        case .goAwayReceived, .failed:
+            return .none
+        }
+        guard header.type == .data, header.length > 0, header.streamID != 0 else { return .none }
+        let streamID = header.streamID
+        do throws(YamuxError) {
+            if let stream = self.streams[streamID] {
+                try stream.checkDataHeader(header)
+                return .none
+            }
+            let limit: UInt32
+            if header.flags.contains(.syn), !self.isLocal(streamID), streamID > self.highestRemoteStreamID {
+                limit = YamuxConstants.initialStreamWindow
+            } else {
+                let openedBefore =
+                    self.isLocal(streamID)
+                    ? UInt64(streamID) < self.nextLocalStreamID : streamID <= self.highestRemoteStreamID
+                // A SYN reusing an ID, or a SYN of our parity, fails once whole; only its length matters here.
+                guard openedBefore || header.flags.contains(.syn) else { throw YamuxError.unknownStream(header) }
+                limit = self.largestReceiveWindow
+            }
+            guard header.length <= limit else {
+                throw YamuxError.receiveWindowExceeded(streamID: streamID, length: header.length, window: limit)
+            }
+            return .none
         } catch {
             return self.fail(error)
         }
@@ -577,6 +630,7 @@ public struct YamuxSessionStateMachine {
             return nil
         }
         self.totalReceiveWindow += Int(growth)
+        self.largestReceiveWindow = max(self.largestReceiveWindow, self.streams.values[index].receiveWindowLimit)
         let streamID = self.streams.values[index].streamID
         let flags = self.takeAcknowledgementFlags(at: index)
         return .windowUpdate(streamID: streamID, flags: flags, delta: credit)

@@ -117,6 +117,13 @@ struct YamuxStreamStateMachine {
 
     /// Debits a Data frame's body from the receive window.
     mutating func receivedData(_ header: YamuxFrameHeader) throws(YamuxError) {
+        try self.checkDataHeader(header)
+        self.receiveWindow -= header.length
+    }
+
+    /// The rules ``receivedData(_:)`` applies, without taking the bytes from the window: a Data header may be checked
+    /// before its body has arrived, so that a body the window cannot hold is never buffered.
+    func checkDataHeader(_ header: YamuxFrameHeader) throws(YamuxError) {
         guard header.length > 0 else { return }
         guard self.canReceive else { throw YamuxError.streamClosed(header) }
         guard header.length <= self.receiveWindow else {
@@ -126,7 +133,6 @@ struct YamuxStreamStateMachine {
                 window: self.receiveWindow
             )
         }
-        self.receiveWindow -= header.length
     }
 
     /// The result of a FIN from the peer.

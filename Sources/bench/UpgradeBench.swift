@@ -12,9 +12,11 @@ struct UpgradeBench: AsyncParsableCommand {
             Without a subcommand, `bench` runs the default scenario matrix (loopback plus emulated \
             round-trip times, Noise and TLS, classic and early negotiation, strict and lazy \
             multistream-select) and writes CSV, HdrHistogram and JSON results to results/<name>/.
-            `listen` and `dial` run single upgrades against other libp2p implementations.
+            `listen` and `dial` run single upgrades against other libp2p implementations; \
+            `slow-readers` checks a listener's memory against peers that send and never read. \
+            `report` rebuilds a results folder's summary; `compare` compares two folders.
             """,
-        subcommands: [Run.self, Listen.self, Dial.self, Compare.self, Report.self],
+        subcommands: [Run.self, Listen.self, Dial.self, SlowReaders.self, Compare.self, Report.self],
         defaultSubcommand: Run.self
     )
 

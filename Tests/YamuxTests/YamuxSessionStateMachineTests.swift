@@ -708,6 +708,56 @@ private let initialWindow = 256 * 1024
         try expectViolation(.receiveWindowExceeded, frames.hexString)
     }
 
+    // MARK: - A Data header checked before its body arrives
+
+    @Test func dataHeaderWithinTheWindowIsAcceptedBeforeItsBody() throws {
+        var session = YamuxSessionStateMachine(role: .responder)
+        _ = session.receivedFrame(YamuxFrame(header: .windowUpdate(streamID: 1, flags: .syn, delta: 0)), now: .now())
+        let header = YamuxFrameHeader.data(streamID: 1, flags: [], length: UInt32(initialWindow))
+        guard case .none = session.receivedDataHeader(header) else {
+            Issue.record("a body that fits the window was refused")
+            return
+        }
+        #expect(session.isActive)
+    }
+
+    @Test(arguments: [
+        // A live stream with its 256 KiB window: one byte more.
+        ("live stream", [YamuxFrameHeader.windowUpdate(streamID: 1, flags: .syn, delta: 0)],
+         YamuxFrameHeader.data(streamID: 1, flags: [], length: UInt32(initialWindow + 1))),
+        // A stream the frame itself opens: it has the 256 KiB every stream starts with.
+        ("opening SYN", [], YamuxFrameHeader.data(streamID: 1, flags: .syn, length: UInt32(initialWindow + 1))),
+        // A stream that is gone: no stream of this session ever had more than 256 KiB.
+        ("gone stream",
+         [YamuxFrameHeader.windowUpdate(streamID: 1, flags: .syn, delta: 0), .windowUpdate(streamID: 1, flags: .rst, delta: 0)],
+         YamuxFrameHeader.data(streamID: 1, flags: [], length: 16 * 1024 * UInt32(kib))),
+    ])
+    func dataHeaderLongerThanTheWindowFailsTheSessionBeforeItsBody(
+        name: String,
+        before: [YamuxFrameHeader],
+        header: YamuxFrameHeader
+    ) throws {
+        var session = YamuxSessionStateMachine(role: .responder)
+        for frame in before { _ = session.receivedFrame(YamuxFrame(header: frame), now: .now()) }
+        guard case .protocolViolation(let error, let goAway) = session.receivedDataHeader(header) else {
+            Issue.record("\(name): a body longer than the window was accepted")
+            return
+        }
+        #expect(error.code == .receiveWindowExceeded, "\(name)")
+        #expect(goAway == .goAway(.protocolError))
+        #expect(!session.isActive)
+    }
+
+    @Test func dataHeaderForAStreamNobodyOpenedFailsAtOnce() throws {
+        var session = YamuxSessionStateMachine(role: .responder)
+        let header = YamuxFrameHeader.data(streamID: 9, flags: [], length: 1000)
+        guard case .protocolViolation(let error, _) = session.receivedDataHeader(header) else {
+            Issue.record("data for a stream nobody opened was accepted")
+            return
+        }
+        #expect(error.code == .unknownStream)
+    }
+
     @Test func badInputWindowOverflow() throws {
         try expectViolation(
             .windowOverflow,

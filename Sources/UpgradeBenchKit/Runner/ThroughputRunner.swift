@@ -27,7 +27,8 @@ struct ThroughputRunner: Sendable {
                 switch transport {
                 case .tcp:
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(EchoServerHandler())
+                        // The same handlers, backpressure included, as an echo stream gets over yamux.
+                        try StreamProtocolServer.addHandlers(for: .echo, to: channel.pipeline.syncOperations)
                     }
                 case .noise, .tls:
                     listenerHost.initializeAcceptedChannel(channel)

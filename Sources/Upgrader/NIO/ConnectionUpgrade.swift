@@ -207,13 +207,11 @@ final class ConnectionUpgrade: @unchecked Sendable {
 
     /// Stage 5: yamux, behind everything else.
     private func startMuxer() {
-        let multistream = self.host.configuration.multistream
+        // The listener side of stream negotiation has one form only: lazy dialers need nothing different from it.
         let multiplexer = YamuxMultiplexer(
             role: self.role,
             configuration: self.host.yamuxConfiguration,
-            inboundStreamInitializer: { stream in
-                UpgradedConnection.serveStream(stream, multistream: multistream)
-            }
+            inboundStreamInitializer: { stream in UpgradedConnection.serveStream(stream) }
         )
         do {
             try self.channel.pipeline.syncOperations.addHandler(multiplexer)

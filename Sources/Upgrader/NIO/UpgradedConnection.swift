@@ -79,14 +79,11 @@ public struct UpgradedConnection: @unchecked Sendable {
     /// Sets up a stream the peer opened: multistream-select among ``servedProtocols``, then the
     /// protocol's handler. Anything else gets `na` (peers open `/ipfs/id/1.0.0` at once; that must
     /// not harm the connection).
-    static func serveStream(_ stream: any Channel, multistream: MultistreamMode) -> EventLoopFuture<Void> {
+    static func serveStream(_ stream: any Channel) -> EventLoopFuture<Void> {
         stream.eventLoop.makeCompletedFuture {
             let negotiation = MultistreamListenerHandler(protocols: servedProtocols) { protocolID, channel in
                 channel.eventLoop.makeCompletedFuture {
-                    switch protocolID {
-                    case .ping: try channel.pipeline.syncOperations.addHandler(PingServerHandler())
-                    default: try channel.pipeline.syncOperations.addHandler(EchoServerHandler())
-                    }
+                    try StreamProtocolServer.addHandlers(for: protocolID, to: channel.pipeline.syncOperations)
                 }
             }
             try stream.pipeline.syncOperations.addHandler(negotiation)

@@ -1,8 +1,28 @@
 import NIOCore
 import P2PCore
 
+/// The handlers that serve one per-stream protocol on the listener, in pipeline order.
+///
+/// Each server handler is preceded by NIO's `BackPressureHandler`, which holds the stream's `read()` while the
+/// stream is not writable. A yamux stream credits the peer's window only for bytes passed down its pipeline, and
+/// is not writable while its unsent output exceeds the peer's window for us (or the connection is not writable). So
+/// a peer that sends but does not read our answers stops being granted window: what it can make us hold is bounded
+/// by about one receive window of unread input plus the echo of the last read, never by what it sends
+/// (docs/bounds.md). go-libp2p stops crediting the same way (its echo and ping handlers block on the write).
+public enum StreamProtocolServer {
+    /// Adds the server handlers of `protocolID` (``UpgradedConnection/servedProtocols``; anything else gets echo).
+    public static func addHandlers(for protocolID: ProtocolID, to pipeline: ChannelPipeline.SynchronousOperations) throws {
+        try pipeline.addHandler(BackPressureHandler())
+        switch protocolID {
+        case .ping: try pipeline.addHandler(PingServerHandler())
+        default: try pipeline.addHandler(EchoServerHandler())
+        }
+    }
+}
+
 /// `/echo/1.0.0`, listener side: every byte read is written back; when the peer half-closes,
-/// this side closes too.
+/// this side closes too. It reads without regard to writability: ``StreamProtocolServer`` puts a
+/// `BackPressureHandler` in front of it.
 public final class EchoServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -26,7 +46,9 @@ public final class EchoServerHandler: ChannelInboundHandler, RemovableChannelHan
 }
 
 /// `/ipfs/ping/1.0.0`, listener side: the ping spec's responder echoes each 32-byte payload.
-/// Bytes are echoed only in whole payloads; a partial one waits (at most 31 bytes are held).
+/// Bytes are echoed only in whole payloads; a partial one waits (at most 31 bytes are held). The whole payloads of one
+/// read go back as one write: per-payload writes would each cost a queue entry (and, held back by the peer's window,
+/// keep the read's storage alive 32 bytes at a time). Backpressure as for ``EchoServerHandler``.
 public final class PingServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -44,13 +66,11 @@ public final class PingServerHandler: ChannelInboundHandler, RemovableChannelHan
             pending.writeBuffer(&incoming)
             incoming = pending
         }
-        var wrote = false
-        while let payload = incoming.readSlice(length: Self.payloadLength) {
-            context.write(self.wrapOutboundOut(payload), promise: nil)
-            wrote = true
+        let whole = incoming.readableBytes - incoming.readableBytes % Self.payloadLength
+        if whole > 0, let payloads = incoming.readSlice(length: whole) {
+            context.writeAndFlush(self.wrapOutboundOut(payloads), promise: nil)
         }
         if incoming.readableBytes > 0 { self.pending = incoming }
-        if wrote { context.flush() }
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

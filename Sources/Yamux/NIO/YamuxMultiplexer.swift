@@ -48,12 +48,21 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
     /// larger ones are written as they are, without a copy.
     static let smallPayloadCopyLimit = 4096
 
+    /// A frame split across reads.
+    private enum PartialFrame {
+        case none
+        /// Fewer than 12 bytes of a header.
+        case header(ByteBuffer)
+        /// A Data frame's header and as much of its body as has arrived, in a buffer of the body's length.
+        case body(YamuxFrameHeader, ByteBuffer)
+    }
+
     private var session: YamuxSessionStateMachine
     private let configuration: YamuxConfiguration
     private let inboundStreamInitializer: YamuxStreamInitializer?
     private let decoder: YamuxFrameDecoder
     /// The start of a frame that has not fully arrived.
-    private var cumulation: ByteBuffer?
+    private var partialFrame: PartialFrame = .none
 
     private var context: ChannelHandlerContext?
     private var streams: [UInt32: YamuxStreamChannel] = [:]
@@ -203,21 +212,83 @@ public final class YamuxMultiplexer: ChannelDuplexHandler, @unchecked Sendable {
         guard !self.sessionEnded else { return }
         self.isReading = true
         var buffer = self.unwrapInboundIn(data)
-        if var cumulation = self.cumulation {
-            self.cumulation = nil
-            cumulation.writeBuffer(&buffer)
-            buffer = cumulation
-        }
         do throws(YamuxError) {
+            if let frame = try self.completePartialFrame(from: &buffer, context: context) {
+                self.receivedFrame(frame, context: context)
+            }
+            guard case .none = self.partialFrame else { return }
             while !self.sessionEnded, let frame = try self.decoder.decodeFrame(buffer: &buffer) {
                 self.receivedFrame(frame, context: context)
             }
+            if !self.sessionEnded && buffer.readableBytes > 0 { try self.startPartialFrame(&buffer, context: context) }
         } catch {
             self.handle(self.session.receivedUndecodableBytes(error), context: context)
         }
-        // Keep only the incomplete frame: a slice, so that appending to it copies just those bytes when the delivered
-        // payloads still share the storage.
-        if buffer.readableBytes > 0 && !self.sessionEnded { self.cumulation = buffer.slice() }
+    }
+
+    /// Keeps the start of a frame that has not fully arrived. A Data body goes into a buffer of exactly its length:
+    /// a slice of the read would keep that read's whole storage alive for as long as the payload is held, and growing
+    /// a copy by appending would round it up to a power of two (a 64 KiB frame with its header to 128 KiB).
+    private func startPartialFrame(_ buffer: inout ByteBuffer, context: ChannelHandlerContext) throws(YamuxError) {
+        guard buffer.readableBytes >= YamuxConstants.headerLength,
+            let header = try buffer.getYamuxFrameHeader(at: buffer.readerIndex)
+        else {
+            var start = context.channel.allocator.buffer(capacity: YamuxConstants.headerLength)
+            start.writeBuffer(&buffer)
+            self.partialFrame = .header(start)
+            return
+        }
+        buffer.moveReaderIndex(forwardBy: YamuxConstants.headerLength)
+        try self.startBody(of: header, from: &buffer, context: context)
+    }
+
+    /// The decoder passed `header` (only a Data header with a body to come gets here): refuse it now if the window
+    /// cannot hold its body, rather than buffer up to the decoder's bound first; otherwise start collecting the body.
+    private func startBody(
+        of header: YamuxFrameHeader,
+        from buffer: inout ByteBuffer,
+        context: ChannelHandlerContext
+    ) throws(YamuxError) {
+        self.handle(self.session.receivedDataHeader(header), context: context)
+        guard !self.sessionEnded else { return }
+        var body = context.channel.allocator.buffer(capacity: Int(header.length))
+        body.writeBuffer(&buffer)
+        self.partialFrame = .body(header, body)
+    }
+
+    /// Adds what `buffer` holds of the frame an earlier read left incomplete, taking no byte beyond it; returns the
+    /// frame once whole.
+    private func completePartialFrame(
+        from buffer: inout ByteBuffer,
+        context: ChannelHandlerContext
+    ) throws(YamuxError) -> YamuxFrame? {
+        switch self.partialFrame {
+        case .none:
+            return nil
+        case .header(var start):
+            self.partialFrame = .none
+            let missing = YamuxConstants.headerLength - start.readableBytes
+            if var part = buffer.readSlice(length: min(missing, buffer.readableBytes)) { start.writeBuffer(&part) }
+            guard start.readableBytes == YamuxConstants.headerLength else {
+                self.partialFrame = .header(start)
+                return nil
+            }
+            if let frame = try self.decoder.decodeFrame(buffer: &start) { return frame }
+            // A Data header with its body still to come; the decoder has checked it, so it parses.
+            guard let header = try start.getYamuxFrameHeader(at: start.readerIndex) else { return nil }
+            start.moveReaderIndex(forwardBy: YamuxConstants.headerLength)
+            try self.startBody(of: header, from: &start, context: context)
+            return try self.completePartialFrame(from: &buffer, context: context)
+        case .body(let header, var body):
+            self.partialFrame = .none
+            let missing = Int(header.length) - body.readableBytes
+            if var part = buffer.readSlice(length: min(missing, buffer.readableBytes)) { body.writeBuffer(&part) }
+            guard body.readableBytes == Int(header.length) else {
+                self.partialFrame = .body(header, body)
+                return nil
+            }
+            return YamuxFrame(header: header, payload: body)
+        }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
