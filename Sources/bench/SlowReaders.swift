@@ -42,6 +42,9 @@ struct SlowReaders: AsyncParsableCommand {
     @Option(help: "The most each connection tries to send, in KiB; 0 opens the streams and sends nothing.")
     var kib: Int = 65536
 
+    @Option(help: "Milliseconds without progress after which stream traffic counts as stalled.")
+    var quietMs: Int64 = 500
+
     @Option(help: "The listener's process ID, to read its resident memory (/proc/PID/status).")
     var listenerPid: Int32?
 
@@ -55,6 +58,7 @@ struct SlowReaders: AsyncParsableCommand {
         guard ["echo", "ping", "pings"].contains(self.stream) else {
             throw ValidationError("--stream takes echo, ping or pings")
         }
+        guard (1...600_000).contains(self.quietMs) else { throw ValidationError("--quiet-ms must be 1 to 600000") }
         guard (0...(1 << 22)).contains(self.kib) else { throw ValidationError("--kib must be between 0 and 4194304") }
     }
 
@@ -79,11 +83,12 @@ struct SlowReaders: AsyncParsableCommand {
         let address = try parseMultiaddr(self.multiaddr)
         let host = try UpgradeHost(configuration: self.upgrade.configuration(identity: .generateEd25519()))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let probe = SlowReaderProbe(
+        var probe = SlowReaderProbe(
             connections: self.connections,
             traffic: self.traffic,
             bytesPerConnection: self.kib * 1024
         )
+        probe.quietPeriod = .milliseconds(self.quietMs)
         let pid = self.listenerPid
         let before = pid.flatMap { residentKilobytes(ofProcess: $0) }
         let atStall = NIOLockedValueBox<Int?>(nil)

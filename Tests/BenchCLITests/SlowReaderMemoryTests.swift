@@ -30,6 +30,8 @@ import Testing
         let probe = try BenchProcess([
             "slow-readers", multiaddr, "--connections", "\(Self.connections)", "--stream", stream,
             "--kib", "\(Self.kibPerConnection)", "--listener-pid", "\(listener.pid)",
+            // Long enough that a busy machine's pause is not taken for the stall.
+            "--quiet-ms", "2000",
         ])
         defer { probe.kill() }
         let exit = try await probe.waitForExit(timeout: .seconds(180))

@@ -32,7 +32,8 @@ public struct SlowReaderProbe: Sendable {
     public var traffic: Traffic
     /// The most each connection tries to send; 0 opens the streams and sends nothing (the listener's fixed cost).
     public var bytesPerConnection: Int
-    /// How long nothing must move before the exchange counts as stalled.
+    /// How long nothing must move before a stream exchange counts as stalled (pings wait for every byte or the
+    /// deadline).
     public var quietPeriod: TimeAmount
     /// The whole probe's deadline; past it the probe reports what it has (`stalled` false).
     public var timeout: TimeAmount
@@ -112,7 +113,9 @@ public struct SlowReaderProbe: Sendable {
             if total != last {
                 last = total
                 quietSince = .now()
-            } else if NIODeadline.now() - quietSince >= self.quietPeriod {
+            } else if case .stream = self.traffic, NIODeadline.now() - quietSince >= self.quietPeriod {
+                // Pings never stall a listener that keeps reading its connection: for them only the deadline
+                // ends the wait, so a slow listener on a busy machine is not mistaken for one that stopped.
                 stalled = true
                 break
             }
