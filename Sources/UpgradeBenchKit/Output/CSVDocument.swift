@@ -195,3 +195,29 @@ extension String {
         return result
     }
 }
+
+extension CSVDocument {
+    /// Parses one of the run's record files (`samples.csv`, `throughput.csv`): checks that its header is `header`
+    /// and pairs each record with the scenario its first column names, numbering records from 1.
+    ///
+    /// - Throws: ``UpgradeBenchError`` for malformed CSV, another header, or a scenario not in `scenarios`.
+    static func records<Named>(
+        parsing text: String,
+        header: [String],
+        scenarios: [Named],
+        name: (Named) -> String,
+        kind: String
+    ) throws -> [(row: Int, fields: [String], scenario: Named)] {
+        let document = try CSVDocument(parsing: text)
+        guard document.header == header else {
+            throw UpgradeBenchError.csvHeaderMismatch(expected: header, found: document.header)
+        }
+        let byName = Dictionary(scenarios.map { (name($0), $0) }) { first, _ in first }
+        return try document.records.enumerated().map { number, fields in
+            guard let scenario = byName[fields[0]] else {
+                throw UpgradeBenchError.invalidCSVField("unknown \(kind) \(fields[0])", record: number + 1)
+            }
+            return (number + 1, fields, scenario)
+        }
+    }
+}

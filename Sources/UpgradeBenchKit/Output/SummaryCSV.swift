@@ -81,16 +81,10 @@ public enum ThroughputCSV {
     /// - Throws: ``UpgradeBenchError`` for malformed CSV, another header, an unknown scenario or
     ///   a field that does not parse.
     public static func parse(_ text: String, scenarios: [ThroughputScenario]) throws -> [ThroughputResult] {
-        let document = try CSVDocument(parsing: text)
-        guard document.header == self.header else {
-            throw UpgradeBenchError.csvHeaderMismatch(expected: self.header, found: document.header)
-        }
-        let byName = Dictionary(scenarios.map { ($0.name, $0) }) { first, _ in first }
-        return try document.records.enumerated().map { number, fields in
-            let row = number + 1
-            guard let scenario = byName[fields[0]] else {
-                throw UpgradeBenchError.invalidCSVField("unknown throughput scenario \(fields[0])", record: row)
-            }
+        let records = try CSVDocument.records(
+            parsing: text, header: self.header, scenarios: scenarios, name: \.name, kind: "throughput scenario"
+        )
+        return try records.map { row, fields, scenario in
             let expected = [
                 scenario.name, scenario.transport.rawValue, String(scenario.rttMilliseconds), scenario.emulator.name,
             ]
