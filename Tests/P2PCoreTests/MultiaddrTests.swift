@@ -38,6 +38,8 @@ import Testing
         ("/ip4/127.0.0.1", "ends where"),
         ("/ip4/256.0.0.1/tcp/1", "not an IPv4"),
         ("/ip4/01.0.0.1/tcp/1", "not an IPv4"),
+        ("/ip4/+1.2.3.4/tcp/1", "not an IPv4"),
+        ("/ip4/1.2.3.-0/tcp/1", "not an IPv4"),
         ("/ip6/not-an-address/tcp/1", "not an IPv6"),
         ("/ip4/127.0.0.1/udp/1", "not a TCP address"),
         ("/ip4/127.0.0.1/tcp/65536", "not a TCP port"),

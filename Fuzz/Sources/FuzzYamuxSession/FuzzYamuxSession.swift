@@ -51,6 +51,10 @@ public func fuzzYamuxSession(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
                 while let frame = try decoder.decodeFrame(buffer: &inbound) {
                     note(session.receivedFrame(frame, now: now))
                 }
+                // A Data frame whose body is still to come: its header is checked against the window first.
+                if let header = try inbound.getYamuxFrameHeader(at: inbound.readerIndex), header.type == .data {
+                    note(session.receivedDataHeader(header))
+                }
             } catch {
                 note(session.receivedUndecodableBytes(error))
                 inbound.clear()

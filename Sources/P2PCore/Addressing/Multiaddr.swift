@@ -118,7 +118,9 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible, LosslessSt
         let octets = text.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4
             && octets.allSatisfy { octet in
-                !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCII) && Int(octet).map { $0 <= 255 } == true
+                // Digits only: `Int` alone would take "+1" (go's net.ParseIP does not).
+                !octet.isEmpty && octet.count <= 3 && octet.allSatisfy({ ("0"..."9").contains($0) })
+                    && Int(octet).map { $0 <= 255 } == true
                     && !(octet.count > 1 && octet.first == "0")
             }
     }
