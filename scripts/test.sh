@@ -6,7 +6,9 @@
 #      network round trips on each connection's critical path, or early negotiation's saving,
 #      differ from the protocol model (README, "The check gate");
 #   4. scripts/interop.sh: upgrades to and from py-libp2p (installed from PyPI; skipped, saying so,
-#      when it cannot be installed).
+#      when it cannot be installed);
+#   5. scripts/fuzz.sh: every decoder of peer bytes under libFuzzer and AddressSanitizer, 10 s per
+#      target, two at a time; any crash, leak, timeout or runaway allocation fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -31,3 +33,6 @@ swift run -c release bench --quick --check --results "$results_root" --name chec
 
 echo "== interoperability with py-libp2p" >&2
 scripts/interop.sh
+
+echo "== fuzzing every decoder of peer bytes" >&2
+scripts/fuzz.sh --jobs 2
