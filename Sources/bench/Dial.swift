@@ -34,6 +34,15 @@ struct Dial: AsyncParsableCommand {
 
     @Option(
         help: """
+            Milliseconds to wait between connections. Some listeners free a closed connection's \
+            per-peer slot only after their teardown (py-libp2p 0.8.1: about 110 ms, 8 slots per peer), \
+            so back-to-back dials from one identity can exceed their limit.
+            """
+    )
+    var intervalMs: Int = 0
+
+    @Option(
+        help: """
             The --trace-file of the `bench listen` being dialed (same machine): each line then also \
             splits every stage into time on the network and computation along the connection's \
             critical path ("network_us", "flights"), as the matrix runner does.
@@ -47,6 +56,9 @@ struct Dial: AsyncParsableCommand {
     func validate() throws {
         guard self.connections >= 1 && self.connections <= 1_000_000 else {
             throw ValidationError("--connections must be between 1 and 1000000")
+        }
+        guard (0...60_000).contains(self.intervalMs) else {
+            throw ValidationError("--interval-ms must be between 0 and 60000")
         }
     }
 
@@ -62,7 +74,8 @@ struct Dial: AsyncParsableCommand {
         var statistics = DialSummary.Collected()
         let reader = self.listenerTrace.map { ListenerTraceReader(path: $0) }
         do {
-            for _ in 0..<self.connections {
+            for index in 0..<self.connections {
+                if index > 0 && self.intervalMs > 0 { try await Task.sleep(for: .milliseconds(self.intervalMs)) }
                 var line = await Self.dialOnce(host: host, address: address, group: group, traced: reader != nil)
                 if let reader {
                     await line.split(using: reader)

@@ -17,6 +17,7 @@ from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.custom_types import TProtocol
+from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.security.tls.transport import TLSTransport
@@ -28,9 +29,17 @@ LOOPBACK = multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")
 
 
 async def echo_handler(stream):
+    # py-libp2p 0.8.1 ends a stream's reads by raising StreamEOF, not by returning b"". Left uncaught,
+    # it cancels the connection's nursery, which interrupts SwarmConn.close() before it removes the
+    # connection from the swarm: the per-peer count of established connections is never decremented,
+    # and from the 9th connection of one peer on, py refuses it ("Established per peer limit
+    # exceeded: 8 >= 8"). README "Against other libp2p implementations" has the evidence.
     try:
         while True:
-            data = await stream.read(65536)
+            try:
+                data = await stream.read(65536)
+            except StreamEOF:
+                break
             if not data:
                 break
             await stream.write(data)
