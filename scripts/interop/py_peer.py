@@ -34,6 +34,8 @@ async def echo_handler(stream):
     # connection from the swarm: the per-peer count of established connections is never decremented,
     # and from the 9th connection of one peer on, py refuses it ("Established per peer limit
     # exceeded: 8 >= 8"). README "Against other libp2p implementations" has the evidence.
+    # The same goes for anything else a stream the peer has closed raises (a TLS connection already shut
+    # down raises ssl.SSLError from close()): it ends this stream, never the host.
     try:
         while True:
             try:
@@ -43,8 +45,13 @@ async def echo_handler(stream):
             if not data:
                 break
             await stream.write(data)
+    except Exception as error:  # noqa: BLE001 - a stream's failure ends only that stream
+        print(f"py_peer: echo stream ended: {error!r}", file=sys.stderr)
     finally:
-        await stream.close()
+        try:
+            await stream.close()
+        except Exception:  # noqa: BLE001 - closing a stream the peer already closed may fail
+            pass
 
 
 async def listen():
