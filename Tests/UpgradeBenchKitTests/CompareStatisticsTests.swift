@@ -1,21 +1,8 @@
+import TestSupport
 import Testing
 import UpgradeBenchKit
 
-/// SplitMix64 (Steele, Lea, Flood 2014): a small PRNG with the same sequence on every platform,
-/// so every statistical test below sees the same draws on every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { self.state = seed }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// A latency-like value: 1000 µs plus a right-skewed spread (the larger of two uniform
     /// draws in 0..<400), times `scale`.
     mutating func latency(scale: Double = 1) -> UInt64 {

@@ -5,6 +5,7 @@ import NIOPosix
 import Noise
 import P2PCore
 import TLS
+import TestSupport
 import Testing
 import Upgrader
 

@@ -2,6 +2,7 @@ import Multistream
 import NIOCore
 import NIOPosix
 import P2PCore
+import TestSupport
 import Testing
 import Upgrader
 
