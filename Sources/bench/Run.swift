@@ -148,6 +148,8 @@ struct Run: AsyncParsableCommand {
             try? await group.shutdownGracefully()
         } catch {
             try? await group.shutdownGracefully()
+            // A signal's handler may be ending the run: its paths' failures are not the run's error.
+            signals.waitIfInterrupted()
             // The scenarios done before the error stay, with a summary.
             do {
                 if let metadata = try recorder.fail(error) {
@@ -159,6 +161,7 @@ struct Run: AsyncParsableCommand {
             throw error
         }
 
+        signals.waitIfInterrupted()
         let files = try recorder.complete(results: output.results, report: report, emulators: output.emulators)
 
         print(SummaryTable.render(report: report, throughput: output.results.throughputSummaries(), check: checkResult))

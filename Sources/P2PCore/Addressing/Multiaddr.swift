@@ -37,15 +37,15 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible, LosslessSt
     /// Parses the text form.
     ///
     /// - Throws: ``MultiaddrError`` naming the component that was wrong.
-    public init(parsing text: String) throws {
+    public init(parsing text: String) throws(MultiaddrError) {
         var parts = text.split(separator: "/", omittingEmptySubsequences: false)[...]
-        guard text.hasPrefix("/") else { throw MultiaddrError("a multiaddr starts with '/': \"\(text)\"") }
+        guard text.hasPrefix("/") else { throw MultiaddrError(.malformed, "a multiaddr starts with '/': \"\(text)\"") }
         parts = parts.dropFirst()
         if parts.last == "" { parts = parts.dropLast() }  // tolerate one trailing slash
 
-        func next(_ what: String) throws -> Substring {
+        func next(_ what: String) throws(MultiaddrError) -> Substring {
             guard let part = parts.popFirst(), !part.isEmpty else {
-                throw MultiaddrError("\"\(text)\" ends where \(what) was expected")
+                throw MultiaddrError(.malformed, "\"\(text)\" ends where \(what) was expected")
             }
             return part
         }
@@ -54,43 +54,44 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible, LosslessSt
         switch try next("a protocol such as ip4") {
         case "ip4":
             let address = String(try next("an IPv4 address"))
-            guard Self.isIPv4(address) else { throw MultiaddrError("\"\(address)\" is not an IPv4 address") }
+            guard Self.isIPv4(address) else { throw MultiaddrError(.invalidHost, "\"\(address)\" is not an IPv4 address") }
             host = .ip4(address)
         case "ip6":
             let address = String(try next("an IPv6 address"))
-            guard Self.isIPv6(address) else { throw MultiaddrError("\"\(address)\" is not an IPv6 address") }
+            guard Self.isIPv6(address) else { throw MultiaddrError(.invalidHost, "\"\(address)\" is not an IPv6 address") }
             host = .ip6(address)
         case let name where name == "dns" || name == "dns4" || name == "dns6":
             let domain = String(try next("a host name"))
             guard domain.utf8.count <= 253, domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." })
-            else { throw MultiaddrError("\"\(domain)\" is not a host name") }
+            else { throw MultiaddrError(.invalidHost, "\"\(domain)\" is not a host name") }
             host = .dns(domain, protocolName: String(name))
         case let other:
-            throw MultiaddrError("unsupported protocol \"/\(other)\": expected /ip4, /ip6, /dns, /dns4 or /dns6")
+            throw MultiaddrError(.unsupportedProtocol, "unsupported protocol \"/\(other)\": expected /ip4, /ip6, /dns, /dns4 or /dns6")
         }
 
         guard try next("/tcp") == "tcp" else {
-            throw MultiaddrError("\"\(text)\" is not a TCP address: expected /tcp after the host")
+            throw MultiaddrError(.unsupportedProtocol, "\"\(text)\" is not a TCP address: expected /tcp after the host")
         }
         let portText = try next("a TCP port")
         guard let port = Int(portText), (0...65535).contains(port), portText.allSatisfy(\.isASCII) else {
-            throw MultiaddrError("\"\(portText)\" is not a TCP port (0-65535)")
+            throw MultiaddrError(.invalidPort, "\"\(portText)\" is not a TCP port (0-65535)")
         }
 
         var peerID: PeerID? = nil
         if let component = parts.popFirst() {
             guard component == "p2p" || component == "ipfs" else {
-                throw MultiaddrError("unsupported protocol \"/\(component)\" after /tcp: only /p2p/<peer ID> may follow")
+                throw MultiaddrError(.unsupportedProtocol, "unsupported protocol \"/\(component)\" after /tcp: only /p2p/<peer ID> may follow")
             }
             let idText = String(try next("a peer ID"))
             do {
                 peerID = try PeerID(parsing: idText)
-            } catch let error as P2PCoreError {
-                throw MultiaddrError("bad peer ID in /p2p: \(error.diagnostics)")
+            } catch {
+                let reason = (error as? P2PCoreError)?.diagnostics ?? "\(error)"
+                throw MultiaddrError(.invalidPeerID, "bad peer ID in /p2p: \(reason)")
             }
         }
         guard parts.isEmpty else {
-            throw MultiaddrError("unexpected \"/\(parts.joined(separator: "/"))\" at the end of \"\(text)\"")
+            throw MultiaddrError(.malformed, "unexpected \"/\(parts.joined(separator: "/"))\" at the end of \"\(text)\"")
         }
         self.init(host: host, port: port, peerID: peerID)
     }
@@ -139,8 +140,32 @@ public struct Multiaddr: Hashable, Sendable, CustomStringConvertible, LosslessSt
 
 /// A multiaddr that does not parse, with the reason.
 public struct MultiaddrError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// What was wrong, naming the offending component.
-    public let description: String
+    /// The stable kind of failure.
+    public let code: Code
+    /// What was wrong, naming the offending component; not part of equality.
+    public let diagnostics: String
 
-    init(_ description: String) { self.description = description }
+    init(_ code: Code, _ diagnostics: String) {
+        self.code = code
+        self.diagnostics = diagnostics
+    }
+
+    public static func == (lhs: MultiaddrError, rhs: MultiaddrError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
+
+    public var description: String { "MultiaddrError.\(self.code.rawValue): \(self.diagnostics)" }
+
+    /// The kinds of multiaddr failure. Codes are stable: scripts may match on them.
+    public enum Code: String, Hashable, Sendable {
+        /// Not `/`-separated components, or a component missing where one was expected.
+        case malformed
+        /// A protocol this parser does not take (only `/ip4`, `/ip6`, `/dns*`, `/tcp`, `/p2p`).
+        case unsupportedProtocol
+        /// An address or host name that is not one.
+        case invalidHost
+        /// A TCP port that is not a decimal number from 0 to 65535.
+        case invalidPort
+        /// A `/p2p` component that is not a peer ID.
+        case invalidPeerID
+    }
 }

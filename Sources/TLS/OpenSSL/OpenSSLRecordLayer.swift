@@ -36,6 +36,18 @@ final class OpenSSLRecordLayer {
         static let applicationData: UInt8 = 23
     }
 
+    /// Alert levels and the alert descriptions this layer sends (RFC 8446 §6).
+    enum Alert {
+        static let warning: UInt8 = 1
+        static let fatal: UInt8 = 2
+        static let closeNotify: UInt8 = 0
+        static let unexpectedMessage: UInt8 = 10
+        static let badRecordMAC: UInt8 = 20
+        static let recordOverflow: UInt8 = 22
+        static let decodeError: UInt8 = 50
+        static let internalError: UInt8 = 80
+    }
+
     /// Handshake message types that may follow the handshake (RFC 8446 §4.6).
     private enum HandshakeType {
         static let newSessionTicket: UInt8 = 4
@@ -93,7 +105,7 @@ final class OpenSSLRecordLayer {
     /// Appends an encrypted `close_notify` alert.
     func sealCloseNotify(into outbound: inout ByteBuffer) {
         guard self.failure == nil else { return }
-        self.sealAlert(level: 1, description: 0, into: &outbound)
+        self.sealAlert(level: Alert.warning, description: Alert.closeNotify, into: &outbound)
         self.failure = .invalidState("connection closed")
     }
 
@@ -113,7 +125,7 @@ final class OpenSSLRecordLayer {
     /// Records `error`, sends a fatal alert (`alert`, if any) and returns the error to throw.
     private func fail(_ error: TLSError, alert: UInt8?, into outbound: inout ByteBuffer) -> TLSError {
         if self.failure == nil, let alert {
-            self.sealAlert(level: 2, description: alert, into: &outbound)
+            self.sealAlert(level: Alert.fatal, description: alert, into: &outbound)
         }
         self.failure = error
         return error
@@ -144,16 +156,16 @@ final class OpenSSLRecordLayer {
             guard type == ContentType.applicationData else {
                 // Everything after the handshake is encrypted as application_data (§5.2).
                 let error = TLSError.recordLayerFailure("unexpected record type \(type) after the handshake")
-                return (.failed(self.fail(error, alert: 10, into: &replies)), 0)  // unexpected_message
+                return (.failed(self.fail(error, alert: Alert.unexpectedMessage, into: &replies)), 0)
             }
             // §5.2: length ≤ 2^14 + 256, and at least the tag plus the content type byte.
             guard length <= TLSConstants.maximumRecordBytes - 5 else {
                 let error = TLSError.recordLayerFailure("record of \(length) bytes is over 2^14 + 256")
-                return (.failed(self.fail(error, alert: 22, into: &replies)), 0)  // record_overflow
+                return (.failed(self.fail(error, alert: Alert.recordOverflow, into: &replies)), 0)
             }
             guard length >= OpenSSLRecordCipher.tagLength + 1 else {
                 let error = TLSError.recordLayerFailure("record of \(length) bytes is too short to be encrypted")
-                return (.failed(self.fail(error, alert: 50, into: &replies)), 0)  // decode_error
+                return (.failed(self.fail(error, alert: Alert.decodeError, into: &replies)), 0)
             }
             guard inbound.readableBytes >= 5 + length else { return (.wantsMoreBytes, 0) }
 
@@ -183,12 +195,12 @@ final class OpenSSLRecordLayer {
             inbound.consume(5 + length)
             guard opened else {
                 let error = TLSError.recordLayerFailure("record failed to decrypt (bad_record_mac)")
-                return (.failed(self.fail(error, alert: 20, into: &replies)), 0)  // bad_record_mac
+                return (.failed(self.fail(error, alert: Alert.badRecordMAC, into: &replies)), 0)
             }
             // §5.1: a handshake message split over records must not be interleaved with other types.
             guard self.handshakeMessages.isEmpty || contentType == ContentType.handshake else {
                 let error = TLSError.recordLayerFailure("record of type \(contentType) inside a split handshake message")
-                return (.failed(self.fail(error, alert: 10, into: &replies)), 0)  // unexpected_message
+                return (.failed(self.fail(error, alert: Alert.unexpectedMessage, into: &replies)), 0)
             }
             switch contentType {
             case ContentType.applicationData:
@@ -200,7 +212,7 @@ final class OpenSSLRecordLayer {
                 if let error = self.receivedHandshakeBytes(pending, replies: &replies) { return (.failed(error), 0) }
             default:
                 let error = TLSError.recordLayerFailure("record with no or unknown inner content type \(contentType)")
-                return (.failed(self.fail(error, alert: 10, into: &replies)), 0)  // unexpected_message
+                return (.failed(self.fail(error, alert: Alert.unexpectedMessage, into: &replies)), 0)
             }
         }
     }
@@ -209,7 +221,7 @@ final class OpenSSLRecordLayer {
     private func receivedAlert(_ alert: [UInt8], replies: inout ByteBuffer) -> OpenSSLConnection.Step? {
         guard alert.count == 2 else {
             let error = TLSError.recordLayerFailure("alert record of \(alert.count) bytes")
-            return .failed(self.fail(error, alert: 50, into: &replies))  // decode_error
+            return .failed(self.fail(error, alert: Alert.decodeError, into: &replies))
         }
         if alert[1] == 0 {
             // close_notify (§6.1).
@@ -232,7 +244,7 @@ final class OpenSSLRecordLayer {
                 Int(self.handshakeMessages[1]) << 16 | Int(self.handshakeMessages[2]) << 8 | Int(self.handshakeMessages[3])
             guard 4 + length <= Self.maximumPostHandshakeMessageBytes else {
                 let error = TLSError.recordLayerFailure("post-handshake message of \(length) bytes")
-                return self.fail(error, alert: 50, into: &replies)  // decode_error
+                return self.fail(error, alert: Alert.decodeError, into: &replies)
             }
             guard self.handshakeMessages.count >= 4 + length else { return nil }
             switch type {
@@ -244,7 +256,7 @@ final class OpenSSLRecordLayer {
                 // record, since later bytes would be under the new key.
                 guard length == 1, self.handshakeMessages[4] <= 1, self.handshakeMessages.count == 5 else {
                     let error = TLSError.recordLayerFailure("malformed or misplaced KeyUpdate")
-                    return self.fail(error, alert: 10, into: &replies)  // unexpected_message
+                    return self.fail(error, alert: Alert.unexpectedMessage, into: &replies)
                 }
                 let requested = self.handshakeMessages[4] == 1
                 do throws(TLSError) {
@@ -259,11 +271,11 @@ final class OpenSSLRecordLayer {
                         try self.sealer.updateTrafficSecret()
                     }
                 } catch {
-                    return self.fail(error, alert: 80, into: &replies)  // internal_error
+                    return self.fail(error, alert: Alert.internalError, into: &replies)
                 }
             default:
                 let error = TLSError.recordLayerFailure("unexpected handshake message \(type) after the handshake")
-                return self.fail(error, alert: 10, into: &replies)  // unexpected_message
+                return self.fail(error, alert: Alert.unexpectedMessage, into: &replies)
             }
             self.handshakeMessages.removeFirst(4 + length)
         }

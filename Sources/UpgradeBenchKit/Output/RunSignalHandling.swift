@@ -26,6 +26,8 @@ public final class RunSignalHandling: Sendable {
     }
 
     private let recorder = NIOLockedValueBox<RunRecorder?>(nil)
+    /// A signal arrived and its handler is closing the folder and removing the paths.
+    private let interrupting = NIOLockedValueBox(false)
     private let sources = NIOLockedValueBox<[Source]>([])
     private let report: @Sendable (String) -> Void
 
@@ -70,7 +72,16 @@ public final class RunSignalHandling: Sendable {
         }
     }
 
+    /// Call where the run would end by itself (finished, or failed). While a signal is being handled it does not
+    /// return: the handler ends the process with the signal once the folder is closed and the paths are removed.
+    /// Otherwise the run could finish first, under load, and exit with a code while the paths still exist.
+    public func waitIfInterrupted() {
+        guard self.interrupting.withLockedValue({ $0 }) else { return }
+        while true { sleep(60) }
+    }
+
     private func received(_ number: Int32) {
+        self.interrupting.withLockedValue { $0 = true }
         if let recorder = self.recorder.withLockedValue({ $0 }) {
             // The folder first: the recorder then ignores the scenario in flight, whose
             // connections fail once its path is gone.

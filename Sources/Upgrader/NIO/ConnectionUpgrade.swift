@@ -87,7 +87,7 @@ final class ConnectionUpgrade: @unchecked Sendable {
             }
             self.promise.succeed(
                 UpgradedConnection(
-                    channel: self.channel, outcome: self.outcome(outcome), multiplexer: multiplexer,
+                    channel: self.channel, outcome: outcome, multiplexer: multiplexer,
                     multistream: self.host.configuration.multistream
                 )
             )
@@ -99,8 +99,6 @@ final class ConnectionUpgrade: @unchecked Sendable {
             break
         }
     }
-
-    private func outcome(_ outcome: UpgradeOutcome) -> UpgradeOutcome { outcome }
 
     private func stepFailed(_ error: any Error) {
         self.perform(self.machine.stepFailed(error, at: .now()))
