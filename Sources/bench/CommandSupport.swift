@@ -7,8 +7,13 @@ import Upgrader
 
 /// The upgrade knobs `listen` and `dial` share.
 struct UpgradeOptions: ParsableArguments {
-    @Option(help: "Security protocols in preference order, comma-separated: noise, tls.")
-    var security: String = "noise"
+    @Option(
+        help: """
+            Security protocols in preference order, comma-separated: noise, tls (default: noise to \
+            dial; noise,tls to listen, every protocol this host has, as a libp2p host offers).
+            """
+    )
+    var security: String?
 
     @Option(help: "Muxer negotiation: classic (multistream-select) or early (inside the handshake).")
     var negotiation: UpgradeNegotiation = .early
@@ -19,24 +24,30 @@ struct UpgradeOptions: ParsableArguments {
     @Option(help: "TLS certificates: per-host (one per host identity, as go and rust do) or per-connection.")
     var tlsCertificates: TLSCertificateMode = .perHost
 
-    func configuration(identity: IdentityPrivateKey) -> UpgradeConfiguration {
+    /// The configuration; `defaultSecurity` applies when `--security` was not given.
+    func configuration(identity: IdentityPrivateKey, defaultSecurity: [UpgradeSecurity] = [.noise]) -> UpgradeConfiguration {
         UpgradeConfiguration(
             identity: identity,
-            security: self.securityList,
+            security: self.securityList ?? defaultSecurity,
             negotiation: self.negotiation,
             upgradeTimeout: .milliseconds(self.timeoutMs),
             tlsCertificateMode: self.tlsCertificates
         )
     }
 
-    var securityList: [UpgradeSecurity] {
-        self.security.split(separator: ",").compactMap { UpgradeSecurity(rawValue: String($0).trimmingCharacters(in: .whitespaces)) }
+    /// The protocols `--security` names, or nil when it was not given.
+    var securityList: [UpgradeSecurity]? {
+        self.security.map { text in
+            text.split(separator: ",").compactMap { UpgradeSecurity(rawValue: String($0).trimmingCharacters(in: .whitespaces)) }
+        }
     }
 
     func validate() throws {
-        let names = self.security.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        guard !names.isEmpty, names.allSatisfy({ UpgradeSecurity(rawValue: $0) != nil }) else {
-            throw ValidationError("--security takes noise, tls or both comma-separated, not \"\(self.security)\"")
+        if let security = self.security {
+            let names = security.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !names.isEmpty, names.allSatisfy({ UpgradeSecurity(rawValue: $0) != nil }) else {
+                throw ValidationError("--security takes noise, tls or both comma-separated, not \"\(security)\"")
+            }
         }
         guard self.timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive") }
     }

@@ -12,8 +12,13 @@ struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Accept libp2p connections and upgrade them; serves /echo/1.0.0 and /ipfs/ping/1.0.0.",
         discussion: """
-            Prints one JSON line {"multiaddr": "...", "peer_id": "..."} on stdout once it accepts \
-            connections, then serves until SIGINT or SIGTERM. Logs go to stderr.
+            Speaks the listen side of the peer contract (docs/peers.md): prints one JSON line \
+            {"multiaddr", "peer_id", "impl", "version", "early"} on stdout once it accepts \
+            connections; then one line per inbound connection once its upgrade succeeded or failed: \
+            {"connection", "remote_peer_id", "remote_port", "security", "muxer", "early", \
+            "stages_us": {security_agreed, handshake_done, muxer_ready}, "error"} (µs since the \
+            TCP connection was accepted); on SIGINT or SIGTERM a {"summary": {connections, \
+            succeeded, failed, early}} line, then exit 0. Logs go to stderr.
             """
     )
 
@@ -43,7 +48,10 @@ struct Listen: AsyncParsableCommand {
         let termination = TerminationSignals.install()
         let address = try parseMultiaddr(self.listen)
         let identity = try identityKey(seed: self.keySeed)
-        let host = try UpgradeHost(configuration: self.upgrade.configuration(identity: identity))
+        let host = try UpgradeHost(
+            configuration: self.upgrade.configuration(identity: identity, defaultSecurity: [.noise, .tls])
+        )
+        let report = ListenReport()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let traceWriter = try self.traceFile.map { try ConnectionTraceWriter(path: $0) }
         let listener: UpgradeListener
@@ -52,7 +60,8 @@ struct Listen: AsyncParsableCommand {
                 host: address.hostText,
                 port: address.port,
                 group: group,
-                prepareChannel: Self.tracer(traceWriter)
+                prepareChannel: Self.tracer(traceWriter),
+                onUpgrade: { channel, outcome in report.record(channel: channel, outcome: outcome) }
             )
         } catch {
             try? await group.shutdownGracefully()
@@ -63,11 +72,34 @@ struct Listen: AsyncParsableCommand {
         announced.port = listener.port
         announced.peerID = host.peerID
         // Closed on every way out, including a failed write of the line (stdout gone).
-        let result = Result { try printJSONLine(["multiaddr": announced.description, "peer_id": host.peerID.description]) }
+        let result = Result {
+            try report.announce(
+                ListenStartLine(
+                    multiaddr: announced.description,
+                    peerID: host.peerID.description,
+                    early: self.upgrade.negotiation == .early
+                )
+            )
+        }
         if case .success = result { await termination.wait() }
         try? await listener.close()
         try? await group.shutdownGracefully()
         try result.get()
+        try printJSONLine(["summary": report.summary])
+    }
+}
+
+/// The start-up line of the peer contract (docs/peers.md).
+struct ListenStartLine: Encodable {
+    let multiaddr: String
+    let peerID: String
+    /// Whether this listener offers early muxer negotiation.
+    let early: Bool
+    let impl = "swift"
+    let version = "UpgradeBench " + UpgradeBench.version
+
+    enum CodingKeys: String, CodingKey {
+        case multiaddr, peerID = "peer_id", early, impl, version
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import UpgradeBenchKit
 
 /// `bench`: the UpgradeBench command line. The logic lives in `UpgradeBenchKit` and `Upgrader`;
 /// these files only parse arguments and print.
@@ -19,6 +20,14 @@ struct UpgradeBench: AsyncParsableCommand {
         subcommands: [Run.self, Listen.self, Dial.self, SlowReaders.self, Compare.self, Report.self],
         defaultSubcommand: Run.self
     )
+
+    /// What a peer line calls this implementation's version: the commit it was built from (the
+    /// package has no release numbers), `+dirty` for uncommitted changes.
+    static var version: String {
+        let git = RunMetadata.currentGit()
+        guard let commit = git.commit else { return "unknown commit" }
+        return String(commit.prefix(12)) + (git.dirty == true ? "+dirty" : "")
+    }
 
     static func bootstrapLogging(verbose: Bool) {
         // Logs go to stderr: stdout carries results and JSON lines.

@@ -30,7 +30,10 @@ import Darwin
         let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0"])
         defer { listener.kill() }
         let announced = try Self.object(try await listener.firstLine(timeout: Self.startTimeout))
-        #expect(Set(announced.keys) == ["multiaddr", "peer_id"])
+        #expect(Set(announced.keys) == ["multiaddr", "peer_id", "impl", "version", "early"])
+        #expect(announced["impl"] as? String == "swift")
+        #expect((announced["version"] as? String)?.hasPrefix("UpgradeBench ") == true, "\(announced)")
+        #expect(announced["early"] as? Bool == true, "early negotiation is the default")
         let peerText = try #require(announced["peer_id"] as? String)
         let peerID = try PeerID(parsing: peerText)
         let multiaddr = try #require(announced["multiaddr"] as? String)
@@ -42,10 +45,66 @@ import Darwin
 
         // Something really listens on the announced port.
         #expect(try Self.canConnect(port: parsed.port), "nothing accepts on \(multiaddr)")
+        // The probe sent nothing and closed: the listener reports it as a failed upgrade.
+        _ = try await listener.lines(atLeast: 2, timeout: Self.dialTimeout)
 
         listener.send(SIGTERM)
         #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
-        #expect(listener.stdoutLines.count == 1, "stdout: \(listener.stdout)")
+        let lines = listener.stdoutLines
+        try #require(lines.count == 3, "start-up, the probe's line, summary: \(listener.stdout)")
+        let probe = try Self.object(lines[1])
+        #expect(probe["connection"] as? Int == 0, "\(lines[1])")
+        #expect(probe["error"] is String, "\(lines[1])")
+        #expect(probe["remote_peer_id"] is NSNull, "\(lines[1])")
+        let summary = try #require(try Self.object(lines[2])["summary"] as? [String: Int], "\(lines[2])")
+        #expect(summary == ["connections": 1, "succeeded": 0, "failed": 1, "early": 0], "\(lines[2])")
+    }
+
+    /// The listener's view of every connection (docs/peers.md): which dialer, what was agreed, the
+    /// listener's stages since accept; `--security` defaults to everything the host has.
+    @Test func listenReportsEveryInboundConnectionThenASummary() async throws {
+        let listener = try BenchProcess(["listen", "--listen", "/ip4/127.0.0.1/tcp/0", "--negotiation", "early"])
+        defer { listener.kill() }
+        let multiaddr = try #require(try Self.object(try await listener.firstLine(timeout: Self.startTimeout))["multiaddr"] as? String)
+
+        // Noise early, TLS classic: the listener offers both protocols without being told.
+        var dialerPeers: [String] = []
+        for (security, negotiation) in [("noise", "early"), ("tls", "classic")] {
+            let dial = try BenchProcess(["dial", multiaddr, "--security", security, "--negotiation", negotiation])
+            defer { dial.kill() }
+            let exit = try await dial.waitForExit(timeout: Self.dialTimeout)
+            #expect(exit == .code(0), "\(exit); stdout: \(dial.stdout); stderr: \(dial.stderr)")
+        }
+        listener.send(SIGTERM)
+        #expect(try await listener.waitForExit(timeout: Self.exitTimeout) == .code(0), "stderr: \(listener.stderr)")
+
+        let lines = listener.stdoutLines
+        try #require(lines.count == 4, "start-up, two connections, summary: \(listener.stdout)")
+        let expected: [(security: String, early: Bool)] = [("/noise", true), ("/tls/1.0.0", false)]
+        for (index, line) in lines[1...2].enumerated() {
+            let object = try Self.object(line)
+            #expect(
+                Set(object.keys) == ["connection", "remote_peer_id", "remote_port", "security", "muxer", "early", "stages_us", "error"],
+                "\(line)"
+            )
+            #expect(object["connection"] as? Int == index, "\(line)")
+            #expect(object["security"] as? String == expected[index].security, "\(line)")
+            #expect(object["early"] as? Bool == expected[index].early, "\(line)")
+            #expect(object["muxer"] as? String == "/yamux/1.0.0", "\(line)")
+            #expect(object["error"] is NSNull, "\(line)")
+            #expect((object["remote_port"] as? Int ?? 0) > 0, "\(line)")
+            let peer = try #require(object["remote_peer_id"] as? String, "\(line)")
+            _ = try PeerID(parsing: peer)
+            dialerPeers.append(peer)
+            let stages = try #require(object["stages_us"] as? [String: Any], "\(line)")
+            let names = ["security_agreed", "handshake_done", "muxer_ready"]
+            #expect(Set(stages.keys) == Set(names), "\(line)")
+            let times = names.compactMap { (stages[$0] as? NSNumber)?.doubleValue }
+            #expect(times.count == names.count && times == times.sorted() && times.allSatisfy { $0 >= 0 }, "\(line)")
+        }
+        #expect(Set(dialerPeers).count == 2, "each dial process has its own identity")
+        let summary = try #require(try Self.object(lines[3])["summary"] as? [String: Int], "\(lines[3])")
+        #expect(summary == ["connections": 2, "succeeded": 2, "failed": 0, "early": 1], "\(lines[3])")
     }
 
     @Test(arguments: [SIGTERM, SIGINT])

@@ -145,6 +145,20 @@ final class BenchProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits until stdout has at least `count` complete lines and returns them.
+    ///
+    /// - Throws: ``TimedOut`` after `timeout`, or when the process exits with fewer.
+    func lines(atLeast count: Int, timeout: Duration) async throws -> [String] {
+        try await self.poll(timeout: timeout, what: "\(count) stdout lines") {
+            let lines = self.stdoutLines
+            if lines.count >= count { return lines }
+            if !self.process.isRunning && self.stdoutCollector.finished {
+                throw TimedOut(what: "\(count) stdout lines (the process exited)", stdout: self.stdout, stderr: self.stderr)
+            }
+            return nil
+        }
+    }
+
     /// Waits for the process to end and for its output to be read to the end.
     func waitForExit(timeout: Duration) async throws -> Exit {
         try await self.poll(timeout: timeout, what: "the process to exit") {

@@ -19,8 +19,8 @@ final class InboundUpgrades: Sendable {
     private let taken = NIOLockedValueBox(0)
 
     /// The callback to give the listener.
-    var onUpgrade: @Sendable (Outcome) -> Void {
-        { outcome in self.outcomes.withLockedValue { $0.append(outcome) } }
+    var onUpgrade: @Sendable (any Channel, Outcome) -> Void {
+        { _, outcome in self.outcomes.withLockedValue { $0.append(outcome) } }
     }
 
     /// Successes and failures so far.

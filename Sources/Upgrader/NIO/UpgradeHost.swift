@@ -141,13 +141,14 @@ public final class UpgradeHost: Sendable {
     /// - Parameters:
     ///   - prepareChannel: Runs on each accepted channel before the upgrade adds anything (see
     ///     ``dial(host:port:expectedPeer:group:prepareChannel:)``); an error closes that channel.
-    ///   - onUpgrade: Called with each upgrade's outcome.
+    ///   - onUpgrade: Called with each accepted channel and its upgrade's outcome (the channel
+    ///     tells which peer address a failure came from).
     public func listen(
         host: String,
         port: Int,
         group: any EventLoopGroup,
         prepareChannel: (@Sendable (any Channel) throws -> Void)? = nil,
-        onUpgrade: (@Sendable (Result<UpgradedConnection, any Error>) -> Void)? = nil
+        onUpgrade: (@Sendable (any Channel, Result<UpgradedConnection, any Error>) -> Void)? = nil
     ) async throws -> UpgradeListener {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -159,7 +160,11 @@ public final class UpgradeHost: Sendable {
                 } catch {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
-                return self.initializeAcceptedChannel(channel, onUpgrade: onUpgrade)
+                var report: (@Sendable (Result<UpgradedConnection, any Error>) -> Void)? = nil
+                if let onUpgrade {
+                    report = { @Sendable outcome in onUpgrade(channel, outcome) }
+                }
+                return self.initializeAcceptedChannel(channel, onUpgrade: report)
             }
             .bind(host: host, port: port)
             .get()
