@@ -47,7 +47,7 @@ public final class EmulatedPath: Sendable {
     /// thread); ``releaseListener(_:)`` frees one.
     public static let maximumRelayListeners = DelayingRelay.maximumFrontends
 
-    private let backend: any EmulatorBackend
+    let backend: any EmulatorBackend
     private let registry: EmulatorCleanupRegistry
     private let dialLimit: Int
     private let dialsInFlight = NIOLockedValueBox(0)

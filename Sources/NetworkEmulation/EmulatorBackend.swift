@@ -19,6 +19,17 @@ protocol EmulatorBackend: AnyObject, Sendable {
     /// Forgets a listener the caller has closed (the relay closes its frontend).
     func releaseListener(dialAddress: sockaddr_in)
 
+    /// The IPv4 address a listener on the listener side binds.
+    var listenerBindAddress: sockaddr_in { get }
+
+    /// The namespace of one side, for processes started there; nil where both sides share the
+    /// caller's namespace (loopback, relay).
+    func namespaceFD(of side: EmulatedPath.Side) -> CInt?
+
+    /// The dial address of a listener another process bound at `address` on the listener side
+    /// (the relay adds a frontend for it).
+    func exposeListener(boundAt address: sockaddr_in) throws -> sockaddr_in
+
     /// Stops threads, closes descriptors, removes namespaces. Idempotent.
     func stop()
 
@@ -35,6 +46,14 @@ protocol EmulatorBackend: AnyObject, Sendable {
 extension EmulatorBackend {
     /// Paths that forward packets keep the dialer's address and port.
     func listenerSidePort(ofDialerPort dialerPort: UInt16) -> UInt16? { dialerPort }
+
+    /// Loopback and relay: both sides are this process's namespace, listeners bind 127.0.0.1.
+    var listenerBindAddress: sockaddr_in { EmulatorSocket.ipv4(127, 0, 0, 1, port: 0) }
+
+    func namespaceFD(of side: EmulatedPath.Side) -> CInt? { nil }
+
+    /// Paths that forward packets are dialed where the listener bound.
+    func exposeListener(boundAt address: sockaddr_in) throws -> sockaddr_in { address }
 }
 
 /// A socket just connected by a backend, with `CLOCK_MONOTONIC` readings around the handshake.

@@ -29,6 +29,8 @@ public struct UpgradeBenchError: Error, Hashable, CustomStringConvertible {
             case csvHeaderMismatch
             case invalidCSVField
             case fileSystem
+            case peerUnavailable
+            case peerFailed
         }
 
         private let base: Base
@@ -48,12 +50,24 @@ public struct UpgradeBenchError: Error, Hashable, CustomStringConvertible {
         public static let invalidCSVField = Code(.invalidCSVField)
         /// Creating the results folder or writing a file in it failed.
         public static let fileSystem = Code(.fileSystem)
+        /// Another implementation's adapter (docs/peers.md) is missing or cannot install it, or
+        /// cannot do what the scenario asks (adapter exit codes 3 and 4).
+        public static let peerUnavailable = Code(.peerUnavailable)
+        /// Another implementation's adapter broke the contract: no start-up line in time, an
+        /// unparsable line, or an exit before its work was done.
+        public static let peerFailed = Code(.peerFailed)
 
         public var description: String { self.base.rawValue }
     }
 }
 
 extension UpgradeBenchError {
+    @inline(never)
+    static func peerUnavailable(_ what: String) -> UpgradeBenchError { UpgradeBenchError(.peerUnavailable, what) }
+
+    @inline(never)
+    static func peerFailed(_ what: String) -> UpgradeBenchError { UpgradeBenchError(.peerFailed, what) }
+
     @inline(never)
     static func invalidScenario(_ what: String) -> UpgradeBenchError { UpgradeBenchError(.invalidScenario, what) }
 

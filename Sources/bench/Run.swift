@@ -44,6 +44,19 @@ struct Run: AsyncParsableCommand {
     @Option(help: "TLS certificates: per-host (one per host identity, as go and rust do) or per-connection.")
     var tlsCertificates: TLSCertificateMode = .perHost
 
+    @Option(
+        help: """
+            Implementations to measure against, comma-separated: swift (UpgradeBench itself), go \
+            (go-libp2p v0.32.1), py (py-libp2p 0.8.1), or any adapter under --peers-dir. Each one \
+            other than swift adds every scenario again with that implementation listening inside \
+            the emulated path (docs/peers.md).
+            """
+    )
+    var peers: String = "swift"
+
+    @Option(help: "Where peer adapters live: <dir>/<name>/peer (docs/peers.md).")
+    var peersDir: String = "scripts/peers"
+
     @Option(help: "Result folder name under --results (default: a UTC timestamp).")
     var name: String?
 
@@ -52,6 +65,23 @@ struct Run: AsyncParsableCommand {
 
     @Flag(help: "Debug logging on stderr.")
     var verbose = false
+
+    /// The peers `--peers` names, in order, each once.
+    func peerList() throws -> [Scenario.Peer] {
+        var peers: [Scenario.Peer] = []
+        for name in self.peers.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let peer = Scenario.Peer(rawValue: name) else {
+                throw ValidationError("--peers: \"\(name)\" is not an adapter name (a-z, 0-9, _)")
+            }
+            if !peers.contains(peer) { peers.append(peer) }
+        }
+        guard !peers.isEmpty else { throw ValidationError("--peers names no implementation") }
+        return peers
+    }
+
+    func validate() throws {
+        _ = try self.peerList()
+    }
 
     func run() async throws {
         UpgradeBench.bootstrapLogging(verbose: self.verbose)
@@ -82,25 +112,36 @@ struct Run: AsyncParsableCommand {
         let recorder: RunRecorder
         let matrix: ScenarioMatrix
         let kind: NetworkEmulatorKind
+        var adapters: [Scenario.Peer: String] = [:]
+        var peerRecords: [RunMetadata.PeerRecord] = []
         do {
+            // Other implementations are installed and started once before anything is measured:
+            // one that cannot take part ends the run here, with its reason.
+            let peerAdapters = PeerAdapters(directory: URL(fileURLWithPath: self.peersDir, isDirectory: true))
+            for peer in try self.peerList() where peer != .swift {
+                let executable = try peerAdapters.prepare(peer)
+                adapters[peer] = executable
+                let record = try await peerAdapters.describe(peer, executable: executable)
+                peerRecords.append(record)
+                logger.info("peer", metadata: ["name": "\(peer)", "version": "\(record.version)"])
+            }
             // Resolve `auto` once, so every scenario names the emulator that really ran.
             let probe = try await NetworkEmulator.start(selection, rtt: .milliseconds(10))
             kind = probe.kind
             let reason = probe.selectionReason
             probe.stop()
             logger.info("emulator", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
-            matrix = try self.matrix(emulator: kind)
-            recorder = try RunRecorder(
-                directory: directory,
-                metadata: RunMetadata.collect(
-                    name: runName,
-                    matrix: matrix,
-                    commandLine: CommandLine.arguments,
-                    emulators: [],
-                    startedAt: startedAt,
-                    tlsCertificates: self.tlsCertificates
-                )
+            matrix = try self.matrix(emulator: kind).withListeners(try self.peerList())
+            var metadata = RunMetadata.collect(
+                name: runName,
+                matrix: matrix,
+                commandLine: CommandLine.arguments,
+                emulators: [],
+                startedAt: startedAt,
+                tlsCertificates: self.tlsCertificates
             )
+            metadata.peers = peerRecords.isEmpty ? nil : peerRecords
+            recorder = try RunRecorder(directory: directory, metadata: metadata)
         } catch {
             // Nothing was measured: no empty folder stays behind.
             if created { folder.removeIfEmpty() }
@@ -112,6 +153,7 @@ struct Run: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var runner = BenchRunner(emulator: .kind(kind), group: group, logger: logger)
         runner.tlsCertificateMode = self.tlsCertificates
+        runner.adapters = adapters
         var output: BenchRunner.Output
         var report: RoundTripReport
         var checkResult: CheckResult?

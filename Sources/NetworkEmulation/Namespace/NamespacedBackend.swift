@@ -219,6 +219,15 @@ final class NamespacedBackend: EmulatorBackend {
 
     func releaseListener(dialAddress: sockaddr_in) {}
 
+    var listenerBindAddress: sockaddr_in { Self.listenerAddress }
+
+    func namespaceFD(of side: EmulatedPath.Side) -> CInt? {
+        switch side {
+        case .dialer: self.dialer.fd
+        case .listener: self.listener.fd
+        }
+    }
+
     // MARK: - Stop
 
     func stop() {

@@ -37,6 +37,16 @@ final class RelayBackend: EmulatorBackend {
         }
     }
 
+    /// A frontend for a listener another process bound on 127.0.0.1.
+    func exposeListener(boundAt address: sockaddr_in) throws -> sockaddr_in {
+        guard EmulatorSocket.sameHost(address, self.listenerBindAddress) else {
+            throw NetworkEmulationError.unknownDialTarget("relay paths relay to listeners on 127.0.0.1 only")
+        }
+        let frontend = try self.relay.addFrontend(upstream: address)
+        self.frontendPorts.withLockedValue { _ = $0.insert(EmulatorSocket.port(frontend)) }
+        return frontend
+    }
+
     /// Connects to the frontend (immediate on loopback) and returns one emulated round trip
     /// after `connect(2)` was called, which is when a real handshake would complete; the relay
     /// holds the dialer's bytes until then (``DelayingRelay``).

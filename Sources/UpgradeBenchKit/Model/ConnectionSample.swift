@@ -186,12 +186,13 @@ public struct ConnectionSample: Hashable, Sendable {
     /// Whether the connection failed.
     public var failed: Bool { self.failure != nil }
 
-    /// Whether the negotiated path contradicts what the scenario asked for: another security
-    /// protocol, or early negotiation requested but not used (a fallback to multistream-select), or
-    /// the reverse. Unknown parts do not count as a contradiction.
+    /// Whether the negotiated path contradicts what the scenario expects: another security
+    /// protocol, or early negotiation expected but not used (a fallback to multistream-select), or
+    /// the reverse (``Scenario/expectsEarlyMuxer``: against a peer that never negotiates early,
+    /// the fallback is what is expected). Unknown parts do not count as a contradiction.
     public var deviatesFromScenario: Bool {
         if let security = self.path.security, security != self.scenario.security { return true }
-        if let early = self.path.earlyMuxerNegotiation, early != (self.scenario.negotiation == .early) { return true }
+        if let early = self.path.earlyMuxerNegotiation, early != self.scenario.expectsEarlyMuxer { return true }
         return false
     }
 }

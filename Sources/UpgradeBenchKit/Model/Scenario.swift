@@ -65,6 +65,44 @@ public struct Scenario: Hashable, Sendable, Codable {
         public static let relay = Emulator(name: "relay", delaysConnect: false)
     }
 
+    /// A libp2p implementation at one end of the connection: `swift` (UpgradeBench itself, in
+    /// process and instrumented) or another one driven through its adapter (docs/peers.md).
+    public struct Peer: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        /// The adapter's name: its folder under `scripts/peers/`; `[a-z0-9_]+`.
+        public let rawValue: String
+
+        /// A peer named `rawValue`; nil for a name that is not `[a-z0-9_]+`.
+        public init?(rawValue: String) {
+            guard !rawValue.isEmpty, rawValue.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" })
+            else { return nil }
+            self.rawValue = rawValue
+        }
+
+        private init(known: String) { self.rawValue = known }
+
+        /// UpgradeBench itself.
+        public static let swift = Peer(known: "swift")
+        /// go-libp2p v0.32.1 (`p2pd`).
+        public static let go = Peer(known: "go")
+        /// py-libp2p 0.8.1.
+        public static let py = Peer(known: "py")
+
+        /// Whether the implementation negotiates the muxer inside the handshake when the other end
+        /// offers it: py-libp2p 0.8.1 never does (its upgrader always runs multistream-select for
+        /// the muxer), so against it an early scenario measures the fallback. Adapters not known
+        /// here are taken to do it; a connection that did not is reported as deviating.
+        public var negotiatesEarly: Bool { self != .py }
+
+        /// The pause between one connection's close and the next dial to this listener.
+        /// py-libp2p 0.8.1 frees a closed connection's slot in its per-peer limit (8) only when
+        /// its teardown ends, about 110 ms after the close, so one dialer identity dialing it back
+        /// to back is refused from the 9th connection on (README, "Against other libp2p
+        /// implementations"); others need none. The pause lies outside every measured interval.
+        public var spacingBetweenConnections: Duration { self == .py ? .milliseconds(150) : .zero }
+
+        public var description: String { self.rawValue }
+    }
+
     /// The security protocol.
     public var security: Security
     /// Classic or early muxer negotiation.
@@ -81,6 +119,10 @@ public struct Scenario: Hashable, Sendable, Codable {
     public var warmup: Int
     /// Connections in flight at once.
     public var concurrency: Int
+    /// The implementation that dials.
+    public var dialer: Peer = .swift
+    /// The implementation that listens.
+    public var listener: Peer = .swift
 
     /// Creates a scenario; ``validate()`` checks that it can be run.
     public init(
@@ -91,7 +133,9 @@ public struct Scenario: Hashable, Sendable, Codable {
         emulator: Emulator,
         connections: Int,
         warmup: Int = 0,
-        concurrency: Int = 1
+        concurrency: Int = 1,
+        dialer: Peer = .swift,
+        listener: Peer = .swift
     ) {
         self.security = security
         self.negotiation = negotiation
@@ -101,14 +145,41 @@ public struct Scenario: Hashable, Sendable, Codable {
         self.connections = connections
         self.warmup = warmup
         self.concurrency = concurrency
+        self.dialer = dialer
+        self.listener = listener
     }
 
-    /// The stable, shell-safe name, e.g. `noise-early-strict-10ms-tun-c1`.
+    /// The stable, shell-safe name, e.g. `noise-early-strict-10ms-tun-c1`, and with another
+    /// implementation at one end `swift_to_go-noise-early-strict-10ms-tun-c1`.
     ///
     /// It names every identifying field (not the connection counts), so two scenarios of one
-    /// matrix share a name only if they measure the same thing.
+    /// matrix share a name only if they measure the same thing. UpgradeBench talking to itself
+    /// keeps the names it always had, so results stay comparable across versions.
     public var name: String {
-        "\(self.pathName)-\(self.rttMilliseconds)ms-\(Self.shellSafe(self.emulator.name))-c\(self.concurrency)"
+        "\(self.pairPrefix)\(self.pathName)-\(self.rttMilliseconds)ms-\(Self.shellSafe(self.emulator.name))-c\(self.concurrency)"
+    }
+
+    /// `dialer_to_listener`, e.g. `swift_to_go`.
+    public var pairName: String { "\(self.dialer)_to_\(self.listener)" }
+
+    /// Empty for swift to swift, else ``pairName`` and a dash.
+    private var pairPrefix: String {
+        self.dialer == .swift && self.listener == .swift ? "" : self.pairName + "-"
+    }
+
+    /// Whether the connections are expected to agree on the muxer inside the handshake: early
+    /// negotiation asked for, and both ends able to (``Peer/negotiatesEarly``). An early scenario
+    /// against a peer that cannot measures the fallback to multistream-select.
+    public var expectsEarlyMuxer: Bool {
+        self.negotiation == .early && self.dialer.negotiatesEarly && self.listener.negotiatesEarly
+    }
+
+    /// The same scenario with its counts and load left out: what identifies it, as its name does.
+    public func samePath(as other: Scenario) -> Bool {
+        self.security == other.security && self.negotiation == other.negotiation
+            && self.multistream == other.multistream && self.rttMilliseconds == other.rttMilliseconds
+            && self.emulator == other.emulator && self.concurrency == other.concurrency
+            && self.dialer == other.dialer && self.listener == other.listener
     }
 
     /// The upgrade path without the network: `noise-early-strict`.
@@ -155,6 +226,31 @@ public struct Scenario: Hashable, Sendable, Codable {
                 default: "_"
                 }
             }
+        )
+    }
+}
+
+extension Scenario {
+    private enum CodingKeys: String, CodingKey {
+        case security, negotiation, multistream, rttMilliseconds, emulator, connections, warmup, concurrency
+        case dialer, listener
+    }
+
+    /// Decodes a scenario; results written before peers were a dimension have no `dialer` and
+    /// `listener`: UpgradeBench was at both ends.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            security: try container.decode(Security.self, forKey: .security),
+            negotiation: try container.decode(Negotiation.self, forKey: .negotiation),
+            multistream: try container.decode(Multistream.self, forKey: .multistream),
+            rttMilliseconds: try container.decode(Int.self, forKey: .rttMilliseconds),
+            emulator: try container.decode(Emulator.self, forKey: .emulator),
+            connections: try container.decode(Int.self, forKey: .connections),
+            warmup: try container.decode(Int.self, forKey: .warmup),
+            concurrency: try container.decode(Int.self, forKey: .concurrency),
+            dialer: try container.decodeIfPresent(Peer.self, forKey: .dialer) ?? .swift,
+            listener: try container.decodeIfPresent(Peer.self, forKey: .listener) ?? .swift
         )
     }
 }

@@ -77,3 +77,22 @@ public struct ScenarioMatrix: Hashable, Sendable {
         return scenarios
     }
 }
+
+extension ScenarioMatrix {
+    /// The matrix with another implementation as a dimension: every upgrade scenario also runs
+    /// from UpgradeBench's instrumented dialer to each of `peers`' listeners (``Scenario/listener``);
+    /// `swift` in `peers` is the matrix as it is. Throughput scenarios stay UpgradeBench's own.
+    ///
+    /// - Throws: ``UpgradeBenchError/Code/duplicateScenarioName`` when a peer is named twice.
+    public func withListeners(_ peers: [Scenario.Peer]) throws -> ScenarioMatrix {
+        var scenarios = self.scenarios
+        for peer in peers where peer != .swift {
+            for scenario in self.scenarios where scenario.listener == .swift && scenario.dialer == .swift {
+                var foreign = scenario
+                foreign.listener = peer
+                scenarios.append(foreign)
+            }
+        }
+        return try ScenarioMatrix(name: self.name, scenarios: scenarios, throughput: self.throughput)
+    }
+}

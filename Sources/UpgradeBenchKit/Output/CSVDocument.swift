@@ -206,10 +206,17 @@ extension CSVDocument {
         header: [String],
         scenarios: [Named],
         name: (Named) -> String,
-        kind: String
+        kind: String,
+        olderHeader: [String]? = nil
     ) throws -> [(row: Int, fields: [String], scenario: Named)] {
         let document = try CSVDocument(parsing: text)
-        guard document.header == header else {
+        // An older version's file lacks trailing columns: its rows get them empty.
+        let missing: Int
+        if document.header == header {
+            missing = 0
+        } else if let olderHeader, document.header == olderHeader, header.starts(with: olderHeader) {
+            missing = header.count - olderHeader.count
+        } else {
             throw UpgradeBenchError.csvHeaderMismatch(expected: header, found: document.header)
         }
         let byName = Dictionary(scenarios.map { (name($0), $0) }) { first, _ in first }
@@ -217,7 +224,7 @@ extension CSVDocument {
             guard let scenario = byName[fields[0]] else {
                 throw UpgradeBenchError.invalidCSVField("unknown \(kind) \(fields[0])", record: number + 1)
             }
-            return (number + 1, fields, scenario)
+            return (number + 1, fields + Array(repeating: "", count: missing), scenario)
         }
     }
 }

@@ -172,6 +172,29 @@ public struct RunMetadata: Hashable, Sendable, Codable {
     public var signal: String?
     /// What ended the run, when ``status`` is ``RunStatus/failed``.
     public var error: String?
+    /// The other implementations the scenarios name (`dialer_impl`, `listener_impl`), as their
+    /// adapters announced themselves; absent when UpgradeBench was at both ends.
+    public var peers: [PeerRecord]?
+
+    /// Another implementation in the run (docs/peers.md).
+    public struct PeerRecord: Hashable, Sendable, Codable {
+        /// The adapter name, as in the scenarios (`go`).
+        public var name: String
+        /// The implementation, as the adapter says (`go`).
+        public var implementation: String
+        /// Its version (`go-libp2p v0.32.1`).
+        public var version: String
+        /// Whether it offers early muxer negotiation as a listener.
+        public var offersEarlyMuxer: Bool
+
+        /// Creates a record.
+        public init(name: String, implementation: String, version: String, offersEarlyMuxer: Bool) {
+            self.name = name
+            self.implementation = implementation
+            self.version = version
+            self.offersEarlyMuxer = offersEarlyMuxer
+        }
+    }
 
     /// Creates metadata; ``collect(name:matrix:commandLine:emulators:startedAt:gitDirectory:)`` fills in the machine.
     public init(

@@ -94,6 +94,8 @@ public final class RunSignalHandling: Sendable {
                 self.report("interrupted; the summary of the scenarios done could not be written: \(error)")
             }
         }
+        // Other implementations' adapters end with the run (the go adapter stops its daemon).
+        PeerProcess.terminateAll()
         NetworkEmulatorCleanup.stopAll()
         signal(number, SIG_DFL)
         // To the process, not with raise(): this handler runs on a dispatch worker thread, which

@@ -9,6 +9,15 @@ public enum SamplesCSV {
         + ConnectionStage.allCases.map { "\($0.columnName)_network_us" }
         + ConnectionStage.allCases.map { "\($0.columnName)_listener_compute_us" }
         + ConnectionStage.allCases.map { "\($0.columnName)_flights" }
+        + Self.peerColumns
+
+    /// The implementations at both ends (``Scenario/dialer``, ``Scenario/listener``), last so that
+    /// column numbers of older files still hold.
+    static let peerColumns = ["dialer_impl", "listener_impl"]
+
+    /// The header of files written before the implementations were columns: UpgradeBench was at
+    /// both ends.
+    static var headerWithoutPeers: [String] { Array(self.header.dropLast(self.peerColumns.count)) }
 
     /// The document for `samples`, in the given order.
     public static func document(_ samples: [ConnectionSample]) -> CSVDocument {
@@ -38,6 +47,8 @@ public enum SamplesCSV {
                 fields.append(timestamps?[stage].map { String($0) } ?? "")
             }
         }
+        fields.append(scenario.dialer.rawValue)
+        fields.append(scenario.listener.rawValue)
         return fields
     }
 
@@ -48,7 +59,8 @@ public enum SamplesCSV {
     ///   a field that does not parse.
     public static func parse(_ text: String, scenarios: [Scenario]) throws -> [ConnectionSample] {
         let records = try CSVDocument.records(
-            parsing: text, header: self.header, scenarios: scenarios, name: \.name, kind: "scenario"
+            parsing: text, header: self.header, scenarios: scenarios, name: \.name, kind: "scenario",
+            olderHeader: self.headerWithoutPeers
         )
         return try records.map { row, fields, scenario in
             let expected = Array(
@@ -122,6 +134,14 @@ public enum SamplesCSV {
                     next += 1
                 }
                 sample[keyPath: keyPath] = seen ? values : nil
+            }
+            // Files without the columns have them empty: swift at both ends, as their scenarios say.
+            let peers = [scenario.dialer.rawValue, scenario.listener.rawValue]
+            guard fields[next..<next + 2].allSatisfy(\.isEmpty) || Array(fields[next..<next + 2]) == peers else {
+                throw UpgradeBenchError.invalidCSVField(
+                    "dialer_impl,listener_impl \(fields[next..<next + 2].joined(separator: ",")) disagree with \(scenario.name)",
+                    record: row
+                )
             }
             return sample
         }

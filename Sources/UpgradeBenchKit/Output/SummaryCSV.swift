@@ -7,7 +7,7 @@ public enum SummaryCSV {
         "count", "failures", "min_us", "p50_us", "p90_us", "p99_us", "max_us", "mean_us",
         "measured_rtts", "theoretical_rtts", "saving_vs_classic_ms", "saving_vs_classic_rtts",
         "theoretical_saving_rtts", "path_rtt_us", "network_p10_us", "network_p50_us", "compute_p50_us", "network_rtts",
-        "compute_excess_us", "network_saving_rtts",
+        "compute_excess_us", "network_saving_rtts", "dialer_impl", "listener_impl",
     ]
 
     /// The document for `report`, scenario by scenario, stages in order.
@@ -43,6 +43,7 @@ public enum SummaryCSV {
                     roundTrips?.network.map { FixedPoint.format($0, decimals: 3) } ?? "",
                     roundTrips?.computeExcessMicroseconds.map { String($0) } ?? "",
                     saving?.networkSavingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "",
+                    scenario.dialer.rawValue, scenario.listener.rawValue,
                 ])
             }
         }

@@ -58,11 +58,12 @@ public struct RoundTripModel: Hashable, Sendable {
     /// The model documented above, with the echo stream negotiating its protocol.
     public static let standard = RoundTripModel()
 
-    /// The round trips the dialer waits for between the dial and `stage` on `scenario`'s path.
+    /// The round trips the dialer waits for between the dial and `stage` on `scenario`'s path;
+    /// an early scenario against a peer that cannot negotiate early takes the classic path.
     public func roundTrips(to stage: ConnectionStage, for scenario: Scenario) -> Int {
         self.roundTrips(
             to: stage,
-            negotiation: scenario.negotiation,
+            negotiation: scenario.expectsEarlyMuxer ? .early : .classic,
             multistream: scenario.multistream,
             connectIsDelayed: scenario.emulator.delaysConnect
         )

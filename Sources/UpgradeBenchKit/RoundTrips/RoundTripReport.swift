@@ -211,7 +211,7 @@ public struct RoundTripReport: Sendable {
         for summary in summaries where summary.scenario.negotiation == .early {
             var classicScenario = summary.scenario
             classicScenario.negotiation = .classic
-            guard let classic = summaries.first(where: { Self.samePathExceptCounts($0.scenario, classicScenario) })
+            guard let classic = summaries.first(where: { $0.scenario.samePath(as: classicScenario) })
             else {
                 continue
             }
@@ -238,11 +238,13 @@ public struct RoundTripReport: Sendable {
                         savingMicroseconds: savingMicroseconds,
                         savingRoundTrips: savingRoundTrips,
                         networkSavingRoundTrips: networkSaving,
-                        theoretical: model.earlySaving(
-                            at: stage,
-                            multistream: summary.scenario.multistream,
-                            connectIsDelayed: summary.scenario.emulator.delaysConnect
-                        )
+                        // A fallback saves nothing: both scenarios run multistream-select.
+                        theoretical: summary.scenario.expectsEarlyMuxer
+                            ? model.earlySaving(
+                                at: stage,
+                                multistream: summary.scenario.multistream,
+                                connectIsDelayed: summary.scenario.emulator.delaysConnect
+                            ) : 0
                     )
                 )
             }
@@ -293,7 +295,7 @@ public struct RoundTripReport: Sendable {
         (Double(median) - Double(baseline)) / (Double(rttMilliseconds) * 1000)
     }
 
-    /// The loopback summary for `scenario`: RTT 0, same path and concurrency; the same emulator
+    /// The loopback summary for `scenario`: RTT 0, same path, peers and concurrency; the same emulator
     /// if there is one, any emulator otherwise. `nil` at RTT 0 or when none was measured.
     static func baseline(for scenario: Scenario, in summaries: [ScenarioSummary]) -> ScenarioSummary? {
         guard scenario.rttMilliseconds > 0 else { return nil }
@@ -301,15 +303,9 @@ public struct RoundTripReport: Sendable {
             $0.scenario.rttMilliseconds == 0 && $0.scenario.security == scenario.security
                 && $0.scenario.negotiation == scenario.negotiation && $0.scenario.multistream == scenario.multistream
                 && $0.scenario.concurrency == scenario.concurrency
+                && $0.scenario.dialer == scenario.dialer && $0.scenario.listener == scenario.listener
         }
         return candidates.first { $0.scenario.emulator.name == scenario.emulator.name } ?? candidates.first
-    }
-
-    /// Equality of everything that identifies a scenario (its name), not the connection counts.
-    static func samePathExceptCounts(_ lhs: Scenario, _ rhs: Scenario) -> Bool {
-        lhs.security == rhs.security && lhs.negotiation == rhs.negotiation && lhs.multistream == rhs.multistream
-            && lhs.rttMilliseconds == rhs.rttMilliseconds && lhs.emulator == rhs.emulator
-            && lhs.concurrency == rhs.concurrency
     }
 
     private struct StageKey: Hashable {

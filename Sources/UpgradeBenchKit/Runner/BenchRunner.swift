@@ -21,6 +21,9 @@ public struct BenchRunner: Sendable {
     public var tlsCertificateMode: TLSCertificateMode = .perHost
     /// Where progress goes.
     public var logger: Logger
+    /// The adapters of the other implementations the matrix's scenarios name, already prepared
+    /// (``PeerAdapters/prepare(_:)``): executable per peer.
+    public var adapters: [Scenario.Peer: String] = [:]
 
     /// A runner.
     public init(
@@ -83,38 +86,49 @@ public struct BenchRunner: Sendable {
             emulators[name] = entry
 
             let scenarios = matrix.scenarios.filter { $0.rttMilliseconds == rtt }
-            for negotiation in Scenario.Negotiation.allCases {
-                let group = scenarios.filter { $0.negotiation == negotiation }
-                guard !group.isEmpty else { continue }
-                let listener = try await ScenarioListener.start(
-                    negotiation: negotiation, path: path, eventLoopGroup: self.group,
-                    tlsCertificateMode: self.tlsCertificateMode
-                )
-                defer { listener.stop() }
-                for scenario in group {
-                    progress.scenarioStarted(scenario)
-                    try observer?.scenarioStarted(scenario.name)
-                    let before = (statistics: path.statistics, at: NIODeadline.now())
-                    let samples = try await self.run(scenario, path: path, listener: listener, progress: progress)
-                    for sample in samples { results.record(sample) }
-                    if let load = Self.load(of: scenario, from: before, to: (path.statistics, NIODeadline.now())) {
-                        emulators[name]?.load.append(load)
-                        self.logger.info(
-                            "emulator load",
-                            metadata: [
-                                "scenario": "\(scenario.name)", "cpu_share": "\(load.cpuShare)",
-                                "mean_lateness_us": "\(load.meanLatenessMicroseconds)",
-                            ]
-                        )
-                    }
-                    try observer?.scenarioFinished(
-                        scenario,
-                        samples: samples,
-                        emulators: emulators.values.sorted { $0.name < $1.name }
+            for group in Self.listenerGroups(scenarios) {
+                let target: any DialTarget
+                switch group.listener {
+                case .swift(let negotiation):
+                    target = try await ScenarioListener.start(
+                        negotiation: negotiation, path: path, eventLoopGroup: self.group,
+                        tlsCertificateMode: self.tlsCertificateMode
                     )
-                    progress.scenarioFinished(scenario)
+                case .foreign(let peer):
+                    guard let executable = self.adapters[peer] else {
+                        throw UpgradeBenchError.peerUnavailable("\(peer): its adapter was not prepared")
+                    }
+                    target = try await ForeignListener.start(peer: peer, executable: executable, path: path)
                 }
-                try await listener.close()
+                do {
+                    for scenario in group.scenarios {
+                        progress.scenarioStarted(scenario)
+                        try observer?.scenarioStarted(scenario.name)
+                        let before = (statistics: path.statistics, at: NIODeadline.now())
+                        let samples = try await self.run(scenario, path: path, listener: target, progress: progress)
+                        for sample in samples { results.record(sample) }
+                        if let load = Self.load(of: scenario, from: before, to: (path.statistics, NIODeadline.now())) {
+                            emulators[name]?.load.append(load)
+                            self.logger.info(
+                                "emulator load",
+                                metadata: [
+                                    "scenario": "\(scenario.name)", "cpu_share": "\(load.cpuShare)",
+                                    "mean_lateness_us": "\(load.meanLatenessMicroseconds)",
+                                ]
+                            )
+                        }
+                        try observer?.scenarioFinished(
+                            scenario,
+                            samples: samples,
+                            emulators: emulators.values.sorted { $0.name < $1.name }
+                        )
+                        progress.scenarioFinished(scenario)
+                    }
+                } catch {
+                    await target.stop()
+                    throw error
+                }
+                await target.stop()
             }
 
             for scenario in matrix.throughput where scenario.rttMilliseconds == rtt {
@@ -132,6 +146,30 @@ public struct BenchRunner: Sendable {
         }
         progress.finish()
         return Output(results: results, emulators: emulators.values.sorted { $0.name < $1.name })
+    }
+
+    /// Which listener a group of scenarios needs.
+    enum ListenerKind: Hashable {
+        /// UpgradeBench's own, offering early negotiation or not.
+        case swift(Scenario.Negotiation)
+        /// Another implementation's, through its adapter.
+        case foreign(Scenario.Peer)
+    }
+
+    /// The scenarios of one RTT grouped by the listener they need, each group in run order, the
+    /// groups in the order of their first scenario (UpgradeBench's own listeners first, as the
+    /// presets order them).
+    static func listenerGroups(_ scenarios: [Scenario]) -> [(listener: ListenerKind, scenarios: [Scenario])] {
+        var groups: [(listener: ListenerKind, scenarios: [Scenario])] = []
+        for scenario in scenarios {
+            let kind: ListenerKind = scenario.listener == .swift ? .swift(scenario.negotiation) : .foreign(scenario.listener)
+            if let index = groups.firstIndex(where: { $0.listener == kind }) {
+                groups[index].scenarios.append(scenario)
+            } else {
+                groups.append((kind, [scenario]))
+            }
+        }
+        return groups
     }
 
     /// What the emulator's thread did between two readings of its statistics; `nil` for paths
@@ -215,7 +253,7 @@ public struct BenchRunner: Sendable {
     private func run(
         _ scenario: Scenario,
         path: EmulatedPath,
-        listener: ScenarioListener,
+        listener: any DialTarget,
         progress: ProgressReporter
     ) async throws -> [ConnectionSample] {
         let host = try UpgradeHost(
@@ -245,10 +283,14 @@ public struct BenchRunner: Sendable {
                 }
             }
             while next < min(total, scenario.concurrency) { launch() }
+            let spacing = scenario.listener.spacingBetweenConnections
             while let (index, sample) = try await tasks.next() {
                 progress.connectionFinished(in: scenario, failed: sample.failure != nil)
                 if index >= scenario.warmup { samples.append(sample) }
-                if next < total { launch() }
+                if next < total {
+                    if spacing > .zero { try await Task.sleep(for: spacing) }
+                    launch()
+                }
             }
         }
         return samples.sorted { $0.index < $1.index }
@@ -260,7 +302,7 @@ public struct BenchRunner: Sendable {
         index: Int,
         host: UpgradeHost,
         path: EmulatedPath,
-        listener: ScenarioListener,
+        listener: any DialTarget,
         payload: ByteBuffer
     ) async -> ConnectionSample {
         func failed(_ error: UpgradeError) -> ConnectionSample {
@@ -289,7 +331,7 @@ public struct BenchRunner: Sendable {
         /// done with it.
         func withListenerView(_ sample: ConnectionSample, timeline: UpgradeTimeline?) -> ConnectionSample {
             guard let localPort, let listenerPort = path.listenerSidePort(ofDialerPort: localPort),
-                let record = listener.records.take(remotePort: listenerPort)
+                let record = listener.records?.take(remotePort: listenerPort)
             else { return sample }
             var sample = sample
             if let timeline = record.timeline {
@@ -359,15 +401,34 @@ public protocol BenchRunObserver: Sendable {
     ) throws
 }
 
+/// What the instrumented dialer connects to: UpgradeBench's own listener or another
+/// implementation's.
+protocol DialTarget: Sendable {
+    /// Where to dial on the path.
+    var dialAddress: SocketAddress { get }
+    /// The identity the listener must prove.
+    var peerID: PeerID { get }
+    /// The listener's own view of each connection, where it has one to give.
+    var records: ListenerRecords? { get }
+    /// Stops listening.
+    func stop() async
+}
+
+extension ForeignListener: DialTarget {
+    /// Other implementations' stage timestamps do not reach the runner.
+    var records: ListenerRecords? { nil }
+}
+
 /// The listening side of a scenario group: an upgrade host offering Noise and TLS with one
 /// negotiation mode, on a socket of the emulated path's listener side.
-final class ScenarioListener: Sendable {
+final class ScenarioListener: DialTarget {
     let host: UpgradeHost
     let channel: any Channel
     let socket: EmulatedListeningSocket
     let path: EmulatedPath
     /// The listener's view of each connection, for the dialer to pick up.
-    let records: ListenerRecords
+    let recorded: ListenerRecords
+    var records: ListenerRecords? { self.recorded }
 
     var dialAddress: SocketAddress { self.socket.dialAddress }
     var peerID: PeerID { self.host.peerID }
@@ -383,7 +444,7 @@ final class ScenarioListener: Sendable {
         self.channel = channel
         self.socket = socket
         self.path = path
-        self.records = records
+        self.recorded = records
     }
 
     static func start(
@@ -430,12 +491,9 @@ final class ScenarioListener: Sendable {
         return ScenarioListener(host: host, channel: channel, socket: socket, path: path, records: records)
     }
 
-    func close() async throws {
-        try await self.channel.close()
+    /// Closes the listening channel and releases its socket on the path.
+    func stop() async {
+        try? await self.channel.close()
         self.path.releaseListener(self.socket)
-    }
-
-    func stop() {
-        self.channel.close(promise: nil)
     }
 }
