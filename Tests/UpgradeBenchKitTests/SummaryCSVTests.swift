@@ -13,27 +13,27 @@ import UpgradeBenchKit
         var generator = SyntheticSamples()
         let report = RoundTripReport(summaries: syntheticResults(Self.scenarios, generator: &generator).summaries())
         let expected = """
-            scenario,security,negotiation,multistream,rtt_ms,emulator,concurrency,stage,count,failures,min_us,p50_us,p90_us,p99_us,max_us,mean_us,measured_rtts,theoretical_rtts,saving_vs_classic_ms,saving_vs_classic_rtts,theoretical_saving_rtts,path_rtt_us,network_p10_us,network_p50_us,compute_p50_us,network_rtts,compute_excess_us,network_saving_rtts
-            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,tcp_connected,2,0,40,40,40,40,40,40.0,,1,,,,,0,0,40,,,
-            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,security_agreed,2,0,120,120,120,120,120,120.0,,2,,,,,0,0,120,,,
-            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,handshake_done,2,0,700,700,700,700,700,700.0,,3,,,,,0,0,700,,,
-            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,muxer_ready,2,0,780,780,780,780,780,780.0,,4,,,,,0,0,780,,,
-            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,first_echo,2,0,900,900,900,900,900,900.0,,6,,,,,0,0,900,,,
-            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,tcp_connected,2,0,40,40,40,40,40,40.0,,1,0.000,,0,,0,0,40,,,
-            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,security_agreed,2,0,120,120,120,120,120,120.0,,2,0.000,,0,,0,0,120,,,
-            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,handshake_done,2,0,700,700,700,700,700,700.0,,3,0.000,,0,,0,0,700,,,
-            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,muxer_ready,2,0,780,780,780,780,780,780.0,,3,0.000,,1,,0,0,780,,,
-            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,first_echo,2,0,900,900,900,900,900,900.0,,5,0.000,,1,,0,0,900,,,
-            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,tcp_connected,2,0,10040,10040,10040,10040,10040,10040.0,1.000,1,,,,10000,10000,10000,40,1.000,0,
-            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,security_agreed,2,0,20120,20120,20120,20120,20120,20120.0,2.000,2,,,,10000,20000,20000,120,2.000,0,
-            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,handshake_done,2,0,30700,30700,30700,30700,30700,30700.0,3.000,3,,,,10000,30000,30000,700,3.000,0,
-            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,muxer_ready,2,0,40780,40780,40780,40780,40780,40780.0,4.000,4,,,,10000,40000,40000,780,4.000,0,
-            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,first_echo,2,0,60900,60900,60900,60900,60900,60900.0,6.000,6,,,,10000,60000,60000,900,6.000,0,
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,tcp_connected,2,0,10040,10040,10040,10040,10040,10040.0,1.000,1,0.000,0.000,0,10000,10000,10000,40,1.000,0,0.000
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,security_agreed,2,0,20120,20120,20120,20120,20120,20120.0,2.000,2,0.000,0.000,0,10000,20000,20000,120,2.000,0,0.000
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,handshake_done,2,0,30700,30700,30700,30700,30700,30700.0,3.000,3,0.000,0.000,0,10000,30000,30000,700,3.000,0,0.000
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,muxer_ready,2,0,30780,30780,30780,30780,30780,30780.0,3.000,3,10.000,1.000,1,10000,30000,30000,780,3.000,0,1.000
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,first_echo,2,0,50900,50900,50900,50900,50900,50900.0,5.000,5,10.000,1.000,1,10000,50000,50000,900,5.000,0,1.000
+            scenario,security,negotiation,multistream,rtt_ms,emulator,concurrency,stage,count,failures,min_us,p50_us,p90_us,p99_us,max_us,mean_us,measured_rtts,theoretical_rtts,saving_vs_classic_ms,saving_vs_classic_rtts,theoretical_saving_rtts,path_rtt_us,network_p10_us,network_p50_us,compute_p50_us,network_rtts,compute_excess_us,network_saving_rtts,dialer_impl,listener_impl
+            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,tcp_connected,2,0,40,40,40,40,40,40.0,,1,,,,,0,0,40,,,,swift,swift
+            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,security_agreed,2,0,120,120,120,120,120,120.0,,2,,,,,0,0,120,,,,swift,swift
+            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,handshake_done,2,0,700,700,700,700,700,700.0,,3,,,,,0,0,700,,,,swift,swift
+            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,muxer_ready,2,0,780,780,780,780,780,780.0,,4,,,,,0,0,780,,,,swift,swift
+            noise-classic-strict-0ms-loopback-c1,noise,classic,strict,0,loopback,1,first_echo,2,0,900,900,900,900,900,900.0,,6,,,,,0,0,900,,,,swift,swift
+            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,tcp_connected,2,0,40,40,40,40,40,40.0,,1,0.000,,0,,0,0,40,,,,swift,swift
+            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,security_agreed,2,0,120,120,120,120,120,120.0,,2,0.000,,0,,0,0,120,,,,swift,swift
+            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,handshake_done,2,0,700,700,700,700,700,700.0,,3,0.000,,0,,0,0,700,,,,swift,swift
+            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,muxer_ready,2,0,780,780,780,780,780,780.0,,3,0.000,,1,,0,0,780,,,,swift,swift
+            noise-early-strict-0ms-loopback-c1,noise,early,strict,0,loopback,1,first_echo,2,0,900,900,900,900,900,900.0,,5,0.000,,1,,0,0,900,,,,swift,swift
+            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,tcp_connected,2,0,10040,10040,10040,10040,10040,10040.0,1.000,1,,,,10000,10000,10000,40,1.000,0,,swift,swift
+            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,security_agreed,2,0,20120,20120,20120,20120,20120,20120.0,2.000,2,,,,10000,20000,20000,120,2.000,0,,swift,swift
+            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,handshake_done,2,0,30700,30700,30700,30700,30700,30700.0,3.000,3,,,,10000,30000,30000,700,3.000,0,,swift,swift
+            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,muxer_ready,2,0,40780,40780,40780,40780,40780,40780.0,4.000,4,,,,10000,40000,40000,780,4.000,0,,swift,swift
+            noise-classic-strict-10ms-tun-c1,noise,classic,strict,10,tun,1,first_echo,2,0,60900,60900,60900,60900,60900,60900.0,6.000,6,,,,10000,60000,60000,900,6.000,0,,swift,swift
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,tcp_connected,2,0,10040,10040,10040,10040,10040,10040.0,1.000,1,0.000,0.000,0,10000,10000,10000,40,1.000,0,0.000,swift,swift
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,security_agreed,2,0,20120,20120,20120,20120,20120,20120.0,2.000,2,0.000,0.000,0,10000,20000,20000,120,2.000,0,0.000,swift,swift
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,handshake_done,2,0,30700,30700,30700,30700,30700,30700.0,3.000,3,0.000,0.000,0,10000,30000,30000,700,3.000,0,0.000,swift,swift
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,muxer_ready,2,0,30780,30780,30780,30780,30780,30780.0,3.000,3,10.000,1.000,1,10000,30000,30000,780,3.000,0,1.000,swift,swift
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,first_echo,2,0,50900,50900,50900,50900,50900,50900.0,5.000,5,10.000,1.000,1,10000,50000,50000,900,5.000,0,1.000,swift,swift
 
             """
         #expect(SummaryCSV.document(report).encoded() == expected)
