@@ -162,8 +162,9 @@ public struct Scenario: Hashable, Sendable, Codable {
     /// `dialer_to_listener`, e.g. `swift_to_go`.
     public var pairName: String { "\(self.dialer)_to_\(self.listener)" }
 
-    /// Empty for swift to swift, else ``pairName`` and a dash.
-    private var pairPrefix: String {
+    /// Empty for swift to swift, else ``pairName`` and a dash: what names and plot groups of
+    /// other pairs start with.
+    var pairPrefix: String {
         self.dialer == .swift && self.listener == .swift ? "" : self.pairName + "-"
     }
 

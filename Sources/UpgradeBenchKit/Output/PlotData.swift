@@ -52,7 +52,7 @@ public enum PlotData {
             files.append(File(name: name, contents: text))
 
             let key =
-                "\(scenario.security.rawValue)-\(scenario.rttMilliseconds)ms-\(Scenario.shellSafe(scenario.emulator.name))-c\(scenario.concurrency)"
+                "\(scenario.pairPrefix)\(scenario.security.rawValue)-\(scenario.rttMilliseconds)ms-\(Scenario.shellSafe(scenario.emulator.name))-c\(scenario.concurrency)"
             let line = "\(name) \(scenario.negotiation.rawValue)-\(scenario.multistream.rawValue)"
             if let index = groups.firstIndex(where: { $0.key == key }) {
                 groups[index].lines.append(line)
@@ -84,7 +84,7 @@ public enum PlotData {
             let theoretical = Double(baseline) / 1000 + Double(roundTrips * scenario.rttMilliseconds)
             let line =
                 "\(scenario.rttMilliseconds) \(self.milliseconds(median)) \(FixedPoint.format(theoretical, decimals: 3)) \(roundTrips)"
-            let key = "\(scenario.pathName)-c\(scenario.concurrency)"
+            let key = "\(scenario.pairPrefix)\(scenario.pathName)-c\(scenario.concurrency)"
             if let index = paths.firstIndex(where: { $0.key == key }) {
                 paths[index].rows.append((rtt: scenario.rttMilliseconds, line: line))
             } else {
@@ -117,7 +117,7 @@ public enum PlotData {
                 continue
             }
             let early = saving.early
-            let key = "\(early.security.rawValue)-\(early.multistream.rawValue)-c\(early.concurrency)"
+            let key = "\(early.pairPrefix)\(early.security.rawValue)-\(early.multistream.rawValue)-c\(early.concurrency)"
             let measured = saving.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "NaN"
             let line =
                 "\(early.rttMilliseconds) \(FixedPoint.format(milliseconds, decimals: 3)) "
@@ -150,7 +150,7 @@ public enum PlotData {
             let medians = ConnectionStage.allCases.map { summary[$0].statistics?.p50 }
             guard medians.allSatisfy({ $0 != nil }) else { continue }
             var previous: UInt64 = 0
-            var fields = ["\(scenario.pathName)\(scenario.concurrency == 1 ? "" : "-c\(scenario.concurrency)")"]
+            var fields = ["\(scenario.pairPrefix)\(scenario.pathName)\(scenario.concurrency == 1 ? "" : "-c\(scenario.concurrency)")"]
             for median in medians {
                 let value = median ?? previous
                 // Medians of per-connection increasing timestamps increase too; clamp in case the
