@@ -61,10 +61,10 @@ import UpgradeBenchKit
 
     @Test func golden() {
         let expected = """
-            scenario,security,negotiation,multistream,rtt_ms,emulator,concurrency,connection,tcp_connected_us,security_agreed_us,handshake_done_us,muxer_ready_us,first_echo_us,path_security,path_muxer,path_early,error,listener_accepted_us,listener_security_agreed_us,listener_handshake_done_us,listener_muxer_ready_us,tcp_connected_network_us,security_agreed_network_us,handshake_done_network_us,muxer_ready_network_us,first_echo_network_us,tcp_connected_listener_compute_us,security_agreed_listener_compute_us,handshake_done_listener_compute_us,muxer_ready_listener_compute_us,first_echo_listener_compute_us,tcp_connected_flights,security_agreed_flights,handshake_done_flights,muxer_ready_flights,first_echo_flights,dialer_impl,listener_impl
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,0,10051,20130,30912,30915,51020,noise,/yamux/1.0.0,true,,15060,15120,35950,35990,10020,20060,30100,30100,50210,0,40,450,450,620,2,4,6,6,10,swift,swift
-            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,1,10047,20101,,,,noise,,,"secureHandshake: peer said ""no"", then closed",,,,,,,,,,,,,,,,,,,,swift,swift
-            tls-classic-lazy-0ms-loopback-c1,tls,classic,lazy,0,loopback,1,0,35,40,1390,1392,1470,tls,/yamux/1.0.0,false,,,,,,,,,,,,,,,,,,,,,swift,swift
+            scenario,security,negotiation,multistream,rtt_ms,emulator,concurrency,connection,tcp_connected_us,security_agreed_us,handshake_done_us,muxer_ready_us,first_echo_us,path_security,path_muxer,path_early,error,listener_accepted_us,listener_security_agreed_us,listener_handshake_done_us,listener_muxer_ready_us,tcp_connected_network_us,security_agreed_network_us,handshake_done_network_us,muxer_ready_network_us,first_echo_network_us,tcp_connected_listener_compute_us,security_agreed_listener_compute_us,handshake_done_listener_compute_us,muxer_ready_listener_compute_us,first_echo_listener_compute_us,tcp_connected_flights,security_agreed_flights,handshake_done_flights,muxer_ready_flights,first_echo_flights,dialer_impl,listener_impl,dialer_reported_connect_us,dialer_reported_handshake_us
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,0,10051,20130,30912,30915,51020,noise,/yamux/1.0.0,true,,15060,15120,35950,35990,10020,20060,30100,30100,50210,0,40,450,450,620,2,4,6,6,10,swift,swift,,
+            noise-early-strict-10ms-tun-c1,noise,early,strict,10,tun,1,1,10047,20101,,,,noise,,,"secureHandshake: peer said ""no"", then closed",,,,,,,,,,,,,,,,,,,,swift,swift,,
+            tls-classic-lazy-0ms-loopback-c1,tls,classic,lazy,0,loopback,1,0,35,40,1390,1392,1470,tls,/yamux/1.0.0,false,,,,,,,,,,,,,,,,,,,,,swift,swift,,
 
             """
         #expect(SamplesCSV.document(Self.samples).encoded() == expected)

@@ -15,7 +15,7 @@ import UpgradeBenchKit
 
     @Test func golden() {
         let expected = """
-            dial -> muxer_ready (RTTs: network round trips on the critical path; +compute: its computation beyond loopback's; * loopback-subtracted)
+            dial -> muxer_ready, or first_echo where another implementation dials (RTTs: network round trips on the critical path; +compute: its computation beyond loopback's; * loopback-subtracted)
             scenario                              conns  failed  p50 ms  p99 ms  RTTs net/theory  +compute  early saves
             ------------------------------------  -----  ------  ------  ------  ---------------  --------  ------------------------------
             noise-classic-strict-0ms-loopback-c1      2       0   0.780   0.780                -

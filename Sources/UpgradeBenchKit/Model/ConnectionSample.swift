@@ -165,6 +165,25 @@ public struct ConnectionSample: Hashable, Sendable {
     /// twice the round trips the dialer waited for, which ``RoundTripModel`` predicts exactly;
     /// `nil` as ``network``.
     public var flights: Timestamps?
+    /// Durations another implementation's dialer reported about itself (docs/peers.md, `own_us`):
+    /// for go, how long `Host.Connect` took and go's own handshake latency; `nil` for UpgradeBench's
+    /// dialer, whose stages say it all.
+    public var reportedByDialer: ReportedDurations?
+
+    /// What a dialer of another implementation measured about its own connection, µs.
+    public struct ReportedDurations: Hashable, Sendable {
+        /// Its connect call, from its start to its return (go: `Host.Connect`, which waits for
+        /// identify; docs/go-libp2p.md).
+        public var connect: UInt64?
+        /// Its own handshake measure (go: `libp2p_swarm_handshake_latency_seconds`).
+        public var handshake: UInt64?
+
+        /// Creates durations.
+        public init(connect: UInt64? = nil, handshake: UInt64? = nil) {
+            self.connect = connect
+            self.handshake = handshake
+        }
+    }
 
     /// Creates a sample.
     public init(

@@ -175,6 +175,11 @@ public struct Scenario: Hashable, Sendable, Codable {
         self.negotiation == .early && self.dialer.negotiatesEarly && self.listener.negotiatesEarly
     }
 
+    /// The stage the summary table reports: `muxer_ready` where UpgradeBench dials and times every
+    /// stage; `first_echo` where another implementation dials (its adapter times what its API
+    /// shows: the connection and the first stream's echo, not the muxer's start).
+    public var headlineStage: ConnectionStage { self.dialer == .swift ? .muxerReady : .firstEcho }
+
     /// The same scenario with its counts and load left out: what identifies it, as its name does.
     public func samePath(as other: Scenario) -> Bool {
         self.security == other.security && self.negotiation == other.negotiation

@@ -79,18 +79,38 @@ public struct ScenarioMatrix: Hashable, Sendable {
 }
 
 extension ScenarioMatrix {
-    /// The matrix with another implementation as a dimension: every upgrade scenario also runs
-    /// from UpgradeBench's instrumented dialer to each of `peers`' listeners (``Scenario/listener``);
-    /// `swift` in `peers` is the matrix as it is. Throughput scenarios stay UpgradeBench's own.
+    /// The matrix with other implementations as a dimension (docs/peers.md). For each of `peers`
+    /// other than `swift`, every upgrade scenario runs again
+    /// - from UpgradeBench's instrumented dialer to that implementation's listener;
+    /// - from that implementation's dialer to UpgradeBench's listener, whose negotiation mode the
+    ///   scenario's sets; strict multistream-select only, as the libp2p implementations dial
+    ///   (docs/peers.md), so lazy scenarios are not repeated;
+    /// - from that implementation to itself, as the reference row for its own stack: strict, with
+    ///   the negotiation it does (early where it can, classic otherwise).
     ///
-    /// - Throws: ``UpgradeBenchError/Code/duplicateScenarioName`` when a peer is named twice.
-    public func withListeners(_ peers: [Scenario.Peer]) throws -> ScenarioMatrix {
+    /// `swift` alone leaves the matrix as it is. Throughput scenarios stay UpgradeBench's own.
+    ///
+    /// - Throws: ``UpgradeBenchError/Code/duplicateScenarioName`` (never for distinct peers).
+    public func withPeers(_ peers: [Scenario.Peer]) throws -> ScenarioMatrix {
+        let own = self.scenarios.filter { $0.dialer == .swift && $0.listener == .swift }
         var scenarios = self.scenarios
         for peer in peers where peer != .swift {
-            for scenario in self.scenarios where scenario.listener == .swift && scenario.dialer == .swift {
-                var foreign = scenario
-                foreign.listener = peer
-                scenarios.append(foreign)
+            for scenario in own {
+                var toPeer = scenario
+                toPeer.listener = peer
+                scenarios.append(toPeer)
+            }
+            for scenario in own where scenario.multistream == .strict {
+                var fromPeer = scenario
+                fromPeer.dialer = peer
+                scenarios.append(fromPeer)
+            }
+            let ownNegotiation: Scenario.Negotiation = peer.negotiatesEarly ? .early : .classic
+            for scenario in own where scenario.multistream == .strict && scenario.negotiation == ownNegotiation {
+                var itself = scenario
+                itself.dialer = peer
+                itself.listener = peer
+                scenarios.append(itself)
             }
         }
         return try ScenarioMatrix(name: self.name, scenarios: scenarios, throughput: self.throughput)

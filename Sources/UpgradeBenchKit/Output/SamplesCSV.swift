@@ -13,7 +13,9 @@ public enum SamplesCSV {
 
     /// The implementations at both ends (``Scenario/dialer``, ``Scenario/listener``), last so that
     /// column numbers of older files still hold.
-    static let peerColumns = ["dialer_impl", "listener_impl"]
+    static let peerColumns = [
+        "dialer_impl", "listener_impl", "dialer_reported_connect_us", "dialer_reported_handshake_us",
+    ]
 
     /// The header of files written before the implementations were columns: UpgradeBench was at
     /// both ends.
@@ -49,6 +51,8 @@ public enum SamplesCSV {
         }
         fields.append(scenario.dialer.rawValue)
         fields.append(scenario.listener.rawValue)
+        fields.append(sample.reportedByDialer?.connect.map { String($0) } ?? "")
+        fields.append(sample.reportedByDialer?.handshake.map { String($0) } ?? "")
         return fields
     }
 
@@ -142,6 +146,11 @@ public enum SamplesCSV {
                     "dialer_impl,listener_impl \(fields[next..<next + 2].joined(separator: ",")) disagree with \(scenario.name)",
                     record: row
                 )
+            }
+            let connect = try self.optionalMicroseconds(fields[next + 2], column: self.header[next + 2], record: row)
+            let handshake = try self.optionalMicroseconds(fields[next + 3], column: self.header[next + 3], record: row)
+            if connect != nil || handshake != nil {
+                sample.reportedByDialer = ConnectionSample.ReportedDurations(connect: connect, handshake: handshake)
             }
             return sample
         }

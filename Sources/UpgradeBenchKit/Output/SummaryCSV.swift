@@ -32,7 +32,7 @@ public enum SummaryCSV {
                     statistics.map { String($0.maximum) } ?? "",
                     statistics.map { FixedPoint.format($0.mean, decimals: 1) } ?? "",
                     roundTrips?.measured.map { FixedPoint.format($0, decimals: 3) } ?? "",
-                    roundTrips.map { String($0.theoretical) } ?? "",
+                    roundTrips?.theoretical.map { String($0) } ?? "",
                     saving?.savingMilliseconds.map { FixedPoint.format($0, decimals: 3) } ?? "",
                     saving?.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "",
                     saving.map { String($0.theoretical) } ?? "",

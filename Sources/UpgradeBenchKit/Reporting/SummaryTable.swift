@@ -15,25 +15,27 @@ public enum SummaryTable {
         ]
         for summary in report.summaries {
             let scenario = summary.scenario
-            let statistics = summary[.muxerReady].statistics
-            let roundTrips = report.roundTrips(for: scenario, at: .muxerReady)
+            let stage = scenario.headlineStage
+            let statistics = summary[stage].statistics
+            let roundTrips = report.roundTrips(for: scenario, at: stage)
+            let theory = roundTrips?.theoretical.map(String.init) ?? "-"
             var rtts = "-"
             var extra = ""
             if scenario.rttMilliseconds > 0, let roundTrips {
                 if scenario.concurrency > 1 {
                     rtts = "n/a (load)"
                 } else if let network = roundTrips.network {
-                    rtts = "\(FixedPoint.format(network, decimals: 2)) / \(roundTrips.theoretical)"
+                    rtts = "\(FixedPoint.format(network, decimals: 2)) / \(theory)"
                 } else {
                     // No critical path (relay): the loopback-subtracted count, marked.
-                    rtts = "\(roundTrips.measured.map { FixedPoint.format($0, decimals: 2) } ?? "?")* / \(roundTrips.theoretical)"
+                    rtts = "\(roundTrips.measured.map { FixedPoint.format($0, decimals: 2) } ?? "?")* / \(theory)"
                 }
                 if let excess = roundTrips.computeExcessMicroseconds {
                     extra = "\(FixedPoint.format(Double(excess) / 1000, decimals: 2)) ms"
                 }
             }
             var saving = ""
-            if scenario.negotiation == .early, let early = report.saving(for: scenario, at: .muxerReady),
+            if scenario.negotiation == .early, let early = report.saving(for: scenario, at: stage),
                 let milliseconds = early.savingMilliseconds
             {
                 saving = "\(FixedPoint.format(milliseconds, decimals: 2)) ms"
@@ -42,7 +44,7 @@ public enum SummaryTable {
                 }
             }
             rows.append([
-                scenario.name,
+                scenario.name + (stage == .muxerReady ? "" : " (\(stage.columnName))"),
                 String(summary.connections),
                 String(summary.failedConnections),
                 statistics.map { PlotData.milliseconds($0.p50) } ?? "-",
@@ -53,8 +55,8 @@ public enum SummaryTable {
             ])
         }
         var text =
-            "dial -> muxer_ready (RTTs: network round trips on the critical path; +compute: its computation "
-            + "beyond loopback's; * loopback-subtracted)\n" + self.align(rows, leftColumns: [0, 7])
+            "dial -> muxer_ready, or first_echo where another implementation dials (RTTs: network round trips on "
+            + "the critical path; +compute: its computation beyond loopback's; * loopback-subtracted)\n" + self.align(rows, leftColumns: [0, 7])
 
         if !throughput.isEmpty {
             var throughputRows: [[String]] = [["throughput", "runs", "failed", "median MB/s", "min", "max", "of TCP"]]

@@ -64,7 +64,7 @@ public struct RoundTripReport: Sendable {
         /// Measured round trips; `nil` at RTT 0, under concurrency, or without both medians.
         public let measured: Double?
         /// The ``RoundTripModel`` count.
-        public let theoretical: Int
+        public let theoretical: Int?
         /// The round-trip time of the path the scenario ran on, µs: its calibration, or the
         /// requested RTT when none is known; `nil` at RTT 0.
         public let pathRTTMicroseconds: Double?
@@ -191,7 +191,9 @@ public struct RoundTripReport: Sendable {
                         baseline: baseline?.scenario,
                         baselineMedianMicroseconds: baselineMedian,
                         measured: measured,
-                        theoretical: model.roundTrips(to: stage, for: scenario),
+                        // The model is of UpgradeBench's dialer; other dialers' stages are not
+                        // modelled (docs/peers.md), only early's saving over classic is.
+                        theoretical: scenario.dialer == .swift ? model.roundTrips(to: stage, for: scenario) : nil,
                         pathRTTMicroseconds: pathRTT,
                         networkMedianMicroseconds: networkMedian,
                         networkP10Microseconds: networkP10,

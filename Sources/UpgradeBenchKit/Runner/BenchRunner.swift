@@ -105,7 +105,16 @@ public struct BenchRunner: Sendable {
                         progress.scenarioStarted(scenario)
                         try observer?.scenarioStarted(scenario.name)
                         let before = (statistics: path.statistics, at: NIODeadline.now())
-                        let samples = try await self.run(scenario, path: path, listener: target, progress: progress)
+                        let samples: [ConnectionSample]
+                        if scenario.dialer == .swift {
+                            samples = try await self.run(scenario, path: path, listener: target, progress: progress)
+                        } else {
+                            guard let executable = self.adapters[scenario.dialer] else {
+                                throw UpgradeBenchError.peerUnavailable("\(scenario.dialer): its adapter was not prepared")
+                            }
+                            samples = try await ForeignDialer(executable: executable, path: path)
+                                .run(scenario, listener: target, progress: progress)
+                        }
                         for sample in samples { results.record(sample) }
                         if let load = Self.load(of: scenario, from: before, to: (path.statistics, NIODeadline.now())) {
                             emulators[name]?.load.append(load)
@@ -414,6 +423,13 @@ protocol DialTarget: Sendable {
     func stop() async
 }
 
+extension DialTarget {
+    /// The listener as a multiaddr, `/ip4/…/tcp/…/p2p/…`, for another implementation's dialer.
+    var multiaddr: String {
+        "/ip4/\(self.dialAddress.ipAddress ?? "127.0.0.1")/tcp/\(self.dialAddress.port ?? 0)/p2p/\(self.peerID)"
+    }
+}
+
 extension ForeignListener: DialTarget {
     /// Other implementations' stage timestamps do not reach the runner.
     var records: ListenerRecords? { nil }
@@ -478,12 +494,29 @@ final class ScenarioListener: DialTarget {
                 }
                 return host.initializeAcceptedChannel(channel) { result in
                     guard let remotePort else { return }
-                    let timeline: UpgradeTimeline?
                     switch result {
-                    case .success(let upgraded): timeline = upgraded.outcome.timeline
-                    case .failure(let error): timeline = (error as? UpgradeError)?.timeline
+                    case .success(let upgraded):
+                        let outcome = upgraded.outcome
+                        records.upgraded(
+                            remotePort: remotePort,
+                            timeline: outcome.timeline,
+                            path: ConnectionSample.Path(
+                                security: Scenario.Security(outcome.secureChannel.security),
+                                muxer: outcome.muxer.rawValue,
+                                earlyMuxerNegotiation: outcome.usedEarlyNegotiation
+                            )
+                        )
+                    case .failure(let error):
+                        let upgradeError = error as? UpgradeError
+                        if let timeline = upgradeError?.timeline {
+                            records.upgraded(
+                                remotePort: remotePort,
+                                timeline: timeline,
+                                path: ConnectionSample.Path(security: upgradeError?.security.map { Scenario.Security($0) }),
+                                failure: upgradeError.map { ConnectionSample.Failure($0) }
+                            )
+                        }
                     }
-                    if let timeline { records.upgraded(remotePort: remotePort, timeline: timeline) }
                 }
             }
             .withBoundSocket(socket.socket)

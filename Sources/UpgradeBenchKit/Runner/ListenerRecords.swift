@@ -16,6 +16,11 @@ final class ListenerRecords: Sendable {
         var activity: WireActivity?
         /// The upgrade's timeline, once the upgrade succeeded or failed.
         var timeline: UpgradeTimeline?
+        /// What the upgrade agreed, as the listener saw it (all nil for an upgrade that failed
+        /// before any of it was known).
+        var path = ConnectionSample.Path()
+        /// Why the listener's upgrade failed, if it did.
+        var failure: ConnectionSample.Failure?
     }
 
     /// Records left behind by connections whose dialer never asked (it failed before connecting)
@@ -34,9 +39,30 @@ final class ListenerRecords: Sendable {
         self.update(remotePort) { $0.activity = activity }
     }
 
-    /// Stores the listener's upgrade timeline of the connection from `remotePort`.
-    func upgraded(remotePort: Int, timeline: UpgradeTimeline) {
-        self.update(remotePort) { $0.timeline = timeline }
+    /// Stores the listener's upgrade timeline of the connection from `remotePort`, with what it
+    /// agreed or why it failed.
+    func upgraded(
+        remotePort: Int,
+        timeline: UpgradeTimeline,
+        path: ConnectionSample.Path = .init(),
+        failure: ConnectionSample.Failure? = nil
+    ) {
+        self.update(remotePort) {
+            $0.timeline = timeline
+            $0.path = path
+            $0.failure = failure
+        }
+    }
+
+    /// Removes and returns the oldest record whose upgrade has ended: for dialers that cannot say
+    /// which port they dialed from (another implementation's), whose connections come one at a
+    /// time, so that acceptance order is dial order.
+    func takeOldestUpgraded() -> Record? {
+        self.table.withLockedValue { table in
+            guard let index = table.order.firstIndex(where: { table.byPort[$0]?.timeline != nil }) else { return nil }
+            let port = table.order.remove(at: index)
+            return table.byPort.removeValue(forKey: port)
+        }
     }
 
     /// Removes and returns the listener's record of the connection it accepted from `remotePort`,
