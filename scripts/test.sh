@@ -5,9 +5,11 @@
 #   3. bench --quick --check: a short real run at loopback and one emulated RTT that fails when the
 #      network round trips on each connection's critical path, or early negotiation's saving,
 #      differ from the protocol model (README, "The check gate");
-#   4. scripts/interop.sh: upgrades to and from py-libp2p (installed from PyPI; skipped, saying so,
-#      when it cannot be installed);
-#   5. scripts/fuzz.sh: every decoder of peer bytes under libFuzzer and AddressSanitizer, 10 s per
+#   4. scripts/interop.sh: upgrades to and from py-libp2p and go-libp2p, both ways (installed from
+#      PyPI; skipped, saying so, when they cannot be installed);
+#   5. bench --preset quick --peers go --check: the matrix with go-libp2p listening and dialing
+#      inside the emulated path, checked like our own (skipped, saying so, without go-libp2p);
+#   6. scripts/fuzz.sh: every decoder of peer bytes under libFuzzer and AddressSanitizer, 10 s per
 #      target, two at a time; any crash, leak, timeout or runaway allocation fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +17,7 @@ scripts/setup.sh
 
 # Suites that use the emulators or load the machine run on their own, one test at a time, after
 # the rest: run alongside 600 other tests on 2 cores, their timing is not theirs.
-timing_suites='EmulatedPathTests|UpgradeSocketTests|EmulatedRoundTripTests'
+timing_suites='EmulatedPathTests|UpgradeSocketTests|EmulatedRoundTripTests|BenchPeersTests'
 
 echo "== swift test" >&2
 swift test --skip "$timing_suites"
@@ -31,8 +33,18 @@ results_root="${TMPDIR:-/tmp}/upgradebench-check-$$"
 trap 'rm -rf "$results_root"' EXIT
 swift run -c release bench --quick --check --results "$results_root" --name check
 
-echo "== interoperability with py-libp2p" >&2
+echo "== interoperability with py-libp2p and go-libp2p" >&2
 scripts/interop.sh
+
+echo "== bench --preset quick --peers go --check" >&2
+if scripts/peers/go/setup.sh; then
+    swift run -c release bench --preset quick --peers swift,go --check --results "$results_root" --name check-go
+elif [ "${UPGRADEBENCH_INTEROP:-}" = "required" ]; then
+    echo "bench --peers go: go-libp2p could not be installed (above) and UPGRADEBENCH_INTEROP=required" >&2
+    exit 1
+else
+    echo "bench --peers go: SKIPPED: go-libp2p could not be installed (above)" >&2
+fi
 
 echo "== fuzzing every decoder of peer bytes" >&2
 scripts/fuzz.sh --jobs 2

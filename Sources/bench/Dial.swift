@@ -12,8 +12,10 @@ struct Dial: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dial a libp2p peer N times, upgrade, echo once per connection; print JSON lines.",
         discussion: """
-            Prints one line per connection: {"ok", "security", "muxer", "early", "stages_us": \
-            {tcp_connected, security_agreed, handshake_done, muxer_ready, first_echo}, "error"} \
+            Speaks the dial side of the peer contract (docs/peers.md). Prints one line per \
+            connection: {"ok", "security", "muxer", "early", "stages_us": {tcp_connected, \
+            security_agreed, handshake_done, muxer_ready, first_echo}, "own_us": {}, \
+            "start_monotonic_ns", "error"} \
             (microseconds since the dial started; null for a stage not reached, and a failed \
             connection keeps the stages it reached, with "error": "stage: reason"), then one \
             {"summary": {...}} line. The peer ID in the multiaddr, when present, is checked. \
@@ -316,13 +318,19 @@ struct DialLine: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         // Nulls are written explicitly so every line has the same keys.
-        enum Key: String, CodingKey { case ok, security, muxer, early, stages_us, error, network_us, flights }
+        enum Key: String, CodingKey {
+            case ok, security, muxer, early, stages_us, own_us, start_monotonic_ns, error, network_us, flights
+        }
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(self.ok, forKey: .ok)
         try container.encode(self.security, forKey: .security)
         try container.encode(self.muxer, forKey: .muxer)
         try container.encode(self.early, forKey: .early)
         try container.encode(self.stages, forKey: .stages_us)
+        // Every stage is in stages_us already: nothing of its own to add (docs/peers.md).
+        try container.encode([String: Double](), forKey: .own_us)
+        // NIODeadline is CLOCK_MONOTONIC: a listener on this machine can place its stages.
+        try container.encode(self.timeline?.start.uptimeNanoseconds, forKey: .start_monotonic_ns)
         try container.encode(self.error, forKey: .error)
         if self.traced {
             try container.encode(DialStages(microseconds: self.network), forKey: .network_us)
@@ -405,12 +413,14 @@ struct DialSummary: Encodable {
         enum Key: String, CodingKey {
             case connections, succeeded, failed, muxer_ready_p50_us, muxer_ready_min_us, muxer_ready_max_us
             case first_echo_p50_us, muxer_ready_network_p50_us, first_echo_network_p50_us
-            case muxer_ready_network_p10_us, first_echo_network_p10_us
+            case muxer_ready_network_p10_us, first_echo_network_p10_us, impl, version
         }
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(self.connections, forKey: .connections)
         try container.encode(self.succeeded, forKey: .succeeded)
         try container.encode(self.connections - self.succeeded, forKey: .failed)
+        try container.encode("swift", forKey: .impl)
+        try container.encode("UpgradeBench " + UpgradeBench.version, forKey: .version)
         try container.encode(Self.percentile(50, self.statistics.muxerReady), forKey: .muxer_ready_p50_us)
         try container.encode(Self.percentile(0, self.statistics.muxerReady), forKey: .muxer_ready_min_us)
         try container.encode(Self.percentile(100, self.statistics.muxerReady), forKey: .muxer_ready_max_us)

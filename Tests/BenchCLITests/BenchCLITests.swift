@@ -21,7 +21,7 @@ import Darwin
     static let exitTimeout: Duration = .seconds(20)
 
     /// The keys of every `dial` connection line and of its `stages_us`.
-    static let lineKeys: Set<String> = ["ok", "security", "muxer", "early", "stages_us", "error"]
+    static let lineKeys: Set<String> = ["ok", "security", "muxer", "early", "stages_us", "own_us", "start_monotonic_ns", "error"]
     static let stageKeys = ["tcp_connected", "security_agreed", "handshake_done", "muxer_ready", "first_echo"]
 
     // MARK: - listen

@@ -58,7 +58,9 @@ struct ForeignDialer {
             throw error
         }
         // The summary line, then the exit: 0, or 1 when a connection failed (its sample says why).
-        let status = await process.stop()
+        let exited = await process.waitForExit(timeout: PeerProcess.stopTimeout)
+        let stopped = await process.stop()
+        let status = exited ?? stopped
         guard status == 0 || status == 1 else {
             throw process.failure("ended badly after its connections", status: status)
         }
