@@ -131,7 +131,7 @@ struct Run: AsyncParsableCommand {
             let reason = probe.selectionReason
             probe.stop()
             logger.info("emulator", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
-            matrix = try self.matrix(emulator: kind).withPeers(try self.peerList())
+            matrix = try self.matrix(emulator: kind).withPeers(try self.peerList(), selfPairs: kind != .relay)
             var metadata = RunMetadata.collect(
                 name: runName,
                 matrix: matrix,

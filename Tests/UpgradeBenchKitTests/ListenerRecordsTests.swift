@@ -20,6 +20,28 @@ import Upgrader
         #expect(records.take(remotePort: 40_001) == nil, "taken once")
     }
 
+    /// go-libp2p dials every connection from its listening port (SO_REUSEPORT): upgrades that
+    /// ended are still taken one by one, in the order they ended, and only this scenario's.
+    @Test func upgradesFromOnePortAreTakenInTheOrderTheyEnded() {
+        let records = ListenerRecords()
+        records.upgraded(remotePort: 4001, timeline: UpgradeTimeline(start: .uptimeNanoseconds(1)))
+        records.forgetEnded()
+        for start in [10, 20, 30] as [UInt64] {
+            records.accepted(remotePort: 4001, activity: WireActivity())
+            records.upgraded(
+                remotePort: 4001,
+                timeline: UpgradeTimeline(start: .uptimeNanoseconds(start)),
+                path: .init(security: .noise, muxer: "/yamux/1.0.0", earlyMuxerNegotiation: start == 20)
+            )
+        }
+        #expect(records.takeOldestUpgraded()?.timeline?.start == .uptimeNanoseconds(10))
+        let second = records.takeOldestUpgraded()
+        #expect(second?.timeline?.start == .uptimeNanoseconds(20))
+        #expect(second?.path.earlyMuxerNegotiation == true)
+        #expect(records.takeOldestUpgraded()?.timeline?.start == .uptimeNanoseconds(30))
+        #expect(records.takeOldestUpgraded() == nil)
+    }
+
     @Test func recordsNobodyTakesAreDroppedOldestFirst() {
         let records = ListenerRecords()
         for port in 0..<(ListenerRecords.capacity + 10) {

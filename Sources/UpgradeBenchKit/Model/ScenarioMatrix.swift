@@ -90,8 +90,12 @@ extension ScenarioMatrix {
     ///
     /// `swift` alone leaves the matrix as it is. Throughput scenarios stay UpgradeBench's own.
     ///
+    /// - Parameter selfPairs: whether to add each peer against itself. Not on a relay path: there
+    ///   the listener's own addresses are the machine's, and go-libp2p dials the addresses identify
+    ///   taught it instead of the relay's (docs/go-libp2p.md), so its connections would bypass the
+    ///   delay.
     /// - Throws: ``UpgradeBenchError/Code/duplicateScenarioName`` (never for distinct peers).
-    public func withPeers(_ peers: [Scenario.Peer]) throws -> ScenarioMatrix {
+    public func withPeers(_ peers: [Scenario.Peer], selfPairs: Bool = true) throws -> ScenarioMatrix {
         let own = self.scenarios.filter { $0.dialer == .swift && $0.listener == .swift }
         var scenarios = self.scenarios
         for peer in peers where peer != .swift {
@@ -106,7 +110,7 @@ extension ScenarioMatrix {
                 scenarios.append(fromPeer)
             }
             let ownNegotiation: Scenario.Negotiation = peer.negotiatesEarly ? .early : .classic
-            for scenario in own where scenario.multistream == .strict && scenario.negotiation == ownNegotiation {
+            for scenario in own where selfPairs && scenario.multistream == .strict && scenario.negotiation == ownNegotiation {
                 var itself = scenario
                 itself.dialer = peer
                 itself.listener = peer

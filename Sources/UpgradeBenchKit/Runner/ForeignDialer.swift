@@ -27,6 +27,8 @@ struct ForeignDialer {
         progress: ProgressReporter
     ) async throws -> [ConnectionSample] {
         let total = scenario.warmup + scenario.connections
+        // Only this scenario's connections may be taken for its lines.
+        listener.records?.forgetEnded()
         let spacing = scenario.listener.spacingBetweenConnections
         let milliseconds = spacing.components.seconds * 1000 + spacing.components.attoseconds / 1_000_000_000_000_000
         let process = try await PeerProcess.start(

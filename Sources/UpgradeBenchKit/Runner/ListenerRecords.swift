@@ -30,6 +30,11 @@ final class ListenerRecords: Sendable {
     private struct Table {
         var byPort: [Int: Record] = [:]
         var order: [Int] = []
+        /// Every ended upgrade in the order it ended, for ``takeOldestUpgraded()``: kept apart
+        /// from `byPort` because another implementation's dialer may dial every connection from
+        /// the same port (go-libp2p binds its listening port with SO_REUSEPORT), so ports do not
+        /// tell its connections apart.
+        var ended: [Record] = []
     }
 
     private let table = NIOLockedValueBox(Table())
@@ -52,16 +57,25 @@ final class ListenerRecords: Sendable {
             $0.path = path
             $0.failure = failure
         }
+        self.table.withLockedValue { table in
+            table.ended.append(Record(activity: nil, timeline: timeline, path: path, failure: failure))
+            if table.ended.count > Self.capacity { table.ended.removeFirst() }
+        }
     }
 
-    /// Removes and returns the oldest record whose upgrade has ended: for dialers that cannot say
-    /// which port they dialed from (another implementation's), whose connections come one at a
-    /// time, so that acceptance order is dial order.
+    /// Forgets the ended upgrades ``takeOldestUpgraded()`` would return: before another
+    /// implementation's dialer starts, so that earlier scenarios' connections are not taken for its.
+    func forgetEnded() {
+        self.table.withLockedValue { $0.ended.removeAll() }
+    }
+
+    /// Removes and returns the oldest record of an upgrade that ended (without its socket
+    /// activity): for dialers that cannot say which port they dialed from (another
+    /// implementation's), whose connections come one at a time, so that the order upgrades end
+    /// in is dial order.
     func takeOldestUpgraded() -> Record? {
         self.table.withLockedValue { table in
-            guard let index = table.order.firstIndex(where: { table.byPort[$0]?.timeline != nil }) else { return nil }
-            let port = table.order.remove(at: index)
-            return table.byPort.removeValue(forKey: port)
+            table.ended.isEmpty ? nil : table.ended.removeFirst()
         }
     }
 
