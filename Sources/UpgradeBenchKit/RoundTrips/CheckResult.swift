@@ -179,7 +179,8 @@ extension RoundTripReport {
                 )
                 continue
             }
-            for row in rows {
+            // Another implementation's dialer: its stages are not modelled, its saving is.
+            for row in rows where row.theoretical != nil {
                 let figure = hasCriticalPaths ? row.network : row.measured
                 let tolerance = hasCriticalPaths ? tolerances.network(at: row.stage) : tolerances.withoutCriticalPath
                 let label = hasCriticalPaths ? "network round trips" : "round trips (loopback subtracted)"
@@ -193,7 +194,6 @@ extension RoundTripReport {
                     )
                     continue
                 }
-                // Another implementation's dialer: its stages are not modelled, its saving is.
                 guard let theoretical = row.theoretical else { continue }
                 checkedStages += 1
                 let off = measured - Double(theoretical)
