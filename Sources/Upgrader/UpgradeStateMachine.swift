@@ -118,7 +118,11 @@ public struct UpgradeStateMachine {
             self.state = .negotiatingSecurity
             let proposals = self.security.map(\.protocolID)
             return .negotiateSecurity(proposals: proposals, lazy: self.lazy && proposals.count == 1)
-        case .negotiatingSecurity, .handshaking, .negotiatingMuxer, .startingMuxer, .ready, .failed:
+        case .failed:
+            // The connection closed or timed out before the upgrade could start (a peer that
+            // accepts and closes at once): the failure was already reported.
+            return .none
+        case .negotiatingSecurity, .handshaking, .negotiatingMuxer, .startingMuxer, .ready:
             preconditionFailure("tcpConnected in state \(self.state)")
         }
     }

@@ -27,6 +27,26 @@ import Upgrader
         return UpgradeStateMachine(role: role, configuration: configuration, start: t0)
     }
 
+    /// A peer that accepts and closes at once (py-libp2p over its inbound cap) can close the
+    /// connection before the upgrade starts: that is a failure at the TCP stage, and the start
+    /// that follows does nothing, rather than trapping.
+    @Test func aConnectionClosedBeforeTheUpgradeStartsFailsWithoutATrap() throws {
+        var machine = Self.machine()
+        guard case .fail(let error) = machine.connectionClosed(at: Self.at(0)) else {
+            Issue.record("a close before the start must fail the upgrade")
+            return
+        }
+        #expect(error.stage == .tcpConnect)
+        guard case .none = machine.tcpConnected(at: Self.at(1)) else {
+            Issue.record("the start after the failure must do nothing")
+            return
+        }
+        guard case .none = machine.connectionClosed(at: Self.at(2)) else {
+            Issue.record("the failure is reported once")
+            return
+        }
+    }
+
     @Test func earlyPathSkipsMuxerNegotiation() throws {
         var machine = Self.machine()
         guard case .negotiateSecurity(let proposals, let lazy) = machine.tcpConnected(at: Self.at(1)) else {

@@ -94,7 +94,7 @@ public struct BenchRunner: Sendable {
                         negotiation: negotiation, path: path, eventLoopGroup: self.group,
                         tlsCertificateMode: self.tlsCertificateMode
                     )
-                case .foreign(let peer):
+                case .foreign(let peer, _):
                     guard let executable = self.adapters[peer] else {
                         throw UpgradeBenchError.peerUnavailable("\(peer): its adapter was not prepared")
                     }
@@ -161,17 +161,21 @@ public struct BenchRunner: Sendable {
     enum ListenerKind: Hashable {
         /// UpgradeBench's own, offering early negotiation or not.
         case swift(Scenario.Negotiation)
-        /// Another implementation's, through its adapter.
-        case foreign(Scenario.Peer)
+        /// Another implementation's, through its adapter, fresh for each scenario (named here).
+        case foreign(Scenario.Peer, scenario: String)
     }
 
     /// The scenarios of one RTT grouped by the listener they need, each group in run order, the
     /// groups in the order of their first scenario (UpgradeBench's own listeners first, as the
-    /// presets order them).
+    /// presets order them). Another implementation's listener serves one scenario: every scenario
+    /// then starts from the same state of that implementation (py-libp2p 0.8.1 slows down with
+    /// every connection its listener has served; docs/peers.md).
     static func listenerGroups(_ scenarios: [Scenario]) -> [(listener: ListenerKind, scenarios: [Scenario])] {
         var groups: [(listener: ListenerKind, scenarios: [Scenario])] = []
         for scenario in scenarios {
-            let kind: ListenerKind = scenario.listener == .swift ? .swift(scenario.negotiation) : .foreign(scenario.listener)
+            let kind: ListenerKind =
+                scenario.listener == .swift
+                ? .swift(scenario.negotiation) : .foreign(scenario.listener, scenario: scenario.name)
             if let index = groups.firstIndex(where: { $0.listener == kind }) {
                 groups[index].scenarios.append(scenario)
             } else {

@@ -58,10 +58,13 @@ final class ConnectionUpgrade: @unchecked Sendable {
         upgrade.timeout = channel.eventLoop.scheduleTask(deadline: startedAt + timeoutAmount) {
             upgrade.perform(upgrade.machine.timedOut(after: timeoutAmount, at: .now()))
         }
+        // The upgrade starts before the close is watched: a channel the peer already closed (it
+        // accepted and closed at once) runs the callback right here, and the machine must have
+        // started to fail it (its multistream-select then sees the end of input, or the close).
+        upgrade.perform(upgrade.machine.tcpConnected(at: connectedAt))
         channel.closeFuture.whenComplete { _ in
             upgrade.perform(upgrade.machine.connectionClosed(at: .now()))
         }
-        upgrade.perform(upgrade.machine.tcpConnected(at: connectedAt))
         // Dialed channels are created with autoRead off so that nothing the listener sends at once
         // (go sends its multistream header on accept) is read before the negotiation is in place.
         _ = channel.setOption(ChannelOptions.autoRead, value: true)

@@ -49,7 +49,7 @@ try:
     from libp2p.crypto.ed25519 import create_new_key_pair
     from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
     from libp2p.custom_types import TProtocol
-    from libp2p.network.config import ConnectionConfig, RetryConfig
+    from libp2p.network.config import MIN_CONNECTIONS, ConnectionConfig, RetryConfig
     from libp2p.network.stream.exceptions import StreamEOF
     from libp2p.peer.peerinfo import info_from_p2p_addr
     from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -266,6 +266,17 @@ def note_connected(swarm_conn):
     return record
 
 
+# py-libp2p 0.8.1 admits an inbound connection only while its swarm holds a free inbound slot
+# (max_connections - min_connections: 300 - 50 by default, network/config.py), and the handler that
+# took the slot never gives it back: after upgrading, Swarm._do_handle_inbound_connection awaits
+# self.manager.wait_finished() ("Intentional barrier: keep handler alive", network/swarm.py), which
+# returns only when the whole swarm stops. A listener with the defaults therefore accepts 250
+# connections in its lifetime and then closes every new one at once (measured: connections 251 on
+# were refused, 150 ms apart, one at a time). The matrix makes more than that, so the listener's
+# limit is raised far above any run; each leaked handler is one idle task.
+LIFETIME_INBOUND_CONNECTIONS = 1_000_000
+
+
 def connection_config():
     # py-libp2p's defaults are these same 10 s (network/config.py); set so that another version's
     # defaults cannot loosen the contract's bound.
@@ -273,6 +284,7 @@ def connection_config():
         dial_timeout=TIMEOUT_SECONDS,
         inbound_upgrade_timeout=TIMEOUT_SECONDS,
         outbound_upgrade_timeout=TIMEOUT_SECONDS,
+        max_connections=LIFETIME_INBOUND_CONNECTIONS + MIN_CONNECTIONS,
     )
 
 
