@@ -35,7 +35,14 @@ extension Scenario {
         let roundTripSeconds: Double =
             self.rttMilliseconds == 0
             ? 0 : Double(self.rttMilliseconds) / 1000 + DurationEstimateConstants.excessPerRoundTripSeconds
-        let perConnection = Double(model.roundTrips(to: .firstEcho, for: self)) * roundTripSeconds + compute
+        var perConnection = Double(model.roundTrips(to: .firstEcho, for: self)) * roundTripSeconds + compute
+        // Other implementations: the pause a listener needs between connections, and what their
+        // dialers add (docs/peers.md): py-libp2p's connect waits 250 ms; go's waits for identify
+        // and starts a daemon request, two more round trips.
+        let spacing = self.listener.spacingBetweenConnections.components
+        perConnection += Double(spacing.seconds) + Double(spacing.attoseconds) / 1e18
+        if self.dialer == .py { perConnection += 0.26 }
+        if self.dialer == .go { perConnection += 2 * roundTripSeconds + 0.003 }
         return Double(self.connections + self.warmup) * perConnection / Double(self.concurrency)
     }
 }
