@@ -341,11 +341,16 @@ struct DialLine: Encodable {
 
 /// The `stages_us` object: every milestone, in microseconds since the dial started (one decimal),
 /// or null when the connection did not reach it. The same shape carries `network_us` and
-/// `flights`.
+/// `flights`, and `listen`'s stages (its own milestones only).
 struct DialStages: Encodable {
     let microseconds: [UpgradeMilestone: Double]
+    /// The keys, in order: every milestone unless told.
+    let milestones: [UpgradeMilestone]
 
-    init(microseconds: [UpgradeMilestone: Double]) { self.microseconds = microseconds }
+    init(microseconds: [UpgradeMilestone: Double], milestones: [UpgradeMilestone] = UpgradeMilestone.allCases) {
+        self.microseconds = microseconds
+        self.milestones = milestones
+    }
 
     /// The milestones of `timeline`; all null without one (a failure before the dial started).
     init(_ timeline: UpgradeTimeline?) {
@@ -354,6 +359,7 @@ struct DialStages: Encodable {
             if let value = timeline?.microseconds(milestone) { microseconds[milestone] = (value * 10).rounded() / 10 }
         }
         self.microseconds = microseconds
+        self.milestones = UpgradeMilestone.allCases
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -364,7 +370,7 @@ struct DialStages: Encodable {
             init?(intValue: Int) { nil }
         }
         var container = encoder.container(keyedBy: Key.self)
-        for milestone in UpgradeMilestone.allCases {
+        for milestone in self.milestones {
             try container.encode(self.microseconds[milestone], forKey: Key(stringValue: milestone.rawValue))
         }
     }

@@ -116,12 +116,6 @@ struct ListenConnectionLine: Encodable {
         enum Key: String, CodingKey {
             case connection, remote_peer_id, remote_port, security, muxer, early, stages_us, error
         }
-        struct StageKey: CodingKey {
-            let stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(self.connection, forKey: .connection)
         try container.encode(self.remotePeerID, forKey: .remote_peer_id)
@@ -129,10 +123,7 @@ struct ListenConnectionLine: Encodable {
         try container.encode(self.security, forKey: .security)
         try container.encode(self.muxer, forKey: .muxer)
         try container.encode(self.early, forKey: .early)
-        var stages = container.nestedContainer(keyedBy: StageKey.self, forKey: .stages_us)
-        for milestone in Self.milestones {
-            try stages.encode(self.stages[milestone], forKey: StageKey(stringValue: milestone.rawValue))
-        }
+        try container.encode(DialStages(microseconds: self.stages, milestones: Self.milestones), forKey: .stages_us)
         try container.encode(self.error, forKey: .error)
     }
 }

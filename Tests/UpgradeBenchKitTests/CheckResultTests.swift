@@ -42,6 +42,44 @@ import UpgradeBenchKit
         #expect(result.description.hasPrefix("check passed"))
     }
 
+    /// Another implementation's dialer: its stages are not modelled, so only early's saving is
+    /// checked, at first_echo (the stage it times); one that saves half a round trip fails.
+    @Test func anotherDialersSavingIsCheckedAtFirstEcho() throws {
+        let strict = Self.scenarios.filter { $0.multistream == .strict }
+        let theirs = strict.map { scenario -> Scenario in
+            var scenario = scenario
+            scenario.dialer = .go
+            return scenario
+        }
+        let passing = Self.check(Self.scenarios + theirs)
+        #expect(passing.passed, "\(passing)")
+        #expect(passing.checkedSavings == 4 + 2, "ours at muxer_ready, theirs at first_echo")
+        #expect(passing.checkedStages == 8 * 5, "their stages are not modelled, so not counted")
+
+        let failing = Self.check(Self.scenarios + theirs) { scenario, generator in
+            guard scenario.dialer == .go, Self.isEmulatedStrictNoise(scenario, .early) else { return nil }
+            return generator.samples(for: scenario, extraRoundTrips: [.firstEcho: 0.5])
+        }
+        #expect(!failing.passed)
+        let failure = try #require(failing.failures.first { $0.kind == .savingOutOfRange })
+        #expect(failure.message.contains("go_to_swift-noise-early-strict-10ms") && failure.message.contains("at first_echo"), "\(failure.message)")
+    }
+
+    /// Without critical paths (another implementation listens), how much the machine disturbed a
+    /// scenario is read from the stage times themselves, so a failure it caused is measured again.
+    @Test func disturbanceWithoutCriticalPathsComesFromTheStageTimes() {
+        var generator = Self.generator(jitter: 4_000)
+        generator.emitsCriticalPaths = false
+        let report = RoundTripReport(summaries: syntheticResults(Self.scenarios, generator: &generator).summaries())
+        for row in report.stages where row.scenario.rttMilliseconds == 10 {
+            let expected = row.medianMicroseconds.flatMap { median in
+                row.p10Microseconds.map { (Double(median) - Double($0)) / 10_000 }
+            }
+            #expect(row.network == nil)
+            #expect(row.disturbance != nil && row.disturbance == expected, "\(row.scenario.name) \(row.stage)")
+        }
+    }
+
     static func isEmulatedStrictNoise(_ scenario: Scenario, _ negotiation: Scenario.Negotiation) -> Bool {
         scenario.rttMilliseconds == 10 && scenario.negotiation == negotiation && scenario.multistream == .strict
             && scenario.security == .noise

@@ -7,7 +7,7 @@ load sprintf('%s/common.gp', scriptdir)
 groups = system(sprintf("cat '%s/saving-groups.txt'", datadir))
 file(i) = sprintf('%s/saving-%s.dat', datadir, word(groups, i))
 
-set multiplot layout 2, 1 title 'saving of early over classic muxer negotiation at muxer ready'
+set multiplot layout 2, 1 title 'saving of early over classic muxer negotiation at muxer ready (first echo where another implementation dials)'
 set xlabel 'RTT (ms)'
 set key top left box opaque
 set autoscale xfix

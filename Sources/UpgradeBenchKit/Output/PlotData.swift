@@ -108,7 +108,9 @@ public enum PlotData {
 
     private static func savingFiles(_ report: RoundTripReport) -> [File] {
         var groups: [(key: String, rows: [(rtt: Int, line: String)])] = []
-        for saving in report.savings where saving.stage == .muxerReady && saving.rttMilliseconds > 0 {
+        // At muxer_ready; where another implementation dials, at first_echo, the stage it times
+        // (its group's name says so).
+        for saving in report.savings where saving.stage == saving.early.headlineStage && saving.rttMilliseconds > 0 {
             // Network round trips where the critical paths are known (what the gate checks), the
             // loopback-subtracted count beside them (what a user sees, cold computation included).
             guard let milliseconds = saving.savingMilliseconds,
@@ -117,7 +119,8 @@ public enum PlotData {
                 continue
             }
             let early = saving.early
-            let key = "\(early.pairPrefix)\(early.security.rawValue)-\(early.multistream.rawValue)-c\(early.concurrency)"
+            let stage = saving.stage == .muxerReady ? "" : "-\(saving.stage.columnName)"
+            let key = "\(early.pairPrefix)\(early.security.rawValue)-\(early.multistream.rawValue)-c\(early.concurrency)\(stage)"
             let measured = saving.savingRoundTrips.map { FixedPoint.format($0, decimals: 3) } ?? "NaN"
             let line =
                 "\(early.rttMilliseconds) \(FixedPoint.format(milliseconds, decimals: 3)) "
@@ -132,7 +135,8 @@ public enum PlotData {
         var files = groups.map { group in
             File(
                 name: "saving-\(group.key).dat",
-                contents: "# saving of early over classic at muxer_ready, \(group.key)\n"
+                contents: "# saving of early over classic at "
+                    + "\(group.key.hasSuffix("-first_echo") ? "first_echo" : "muxer_ready"), \(group.key)\n"
                     + "# rtt_ms saving_ms saving_rtts theoretical_rtts measured_saving_rtts\n"
                     + group.rows.sorted { $0.rtt < $1.rtt }.map(\.line).joined(separator: "\n") + "\n"
             )

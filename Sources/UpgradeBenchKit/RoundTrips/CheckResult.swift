@@ -210,8 +210,9 @@ extension RoundTripReport {
             }
         }
 
+        // At muxer_ready; where another implementation dials, at first_echo, the stage it times.
         for saving in self.savings
-        where saving.stage == .muxerReady && saving.rttMilliseconds > 0 && saving.early.concurrency == 1 {
+        where saving.stage == saving.early.headlineStage && saving.rttMilliseconds > 0 && saving.early.concurrency == 1 {
             // A missing measured count has already been reported per stage above.
             let usesNetwork = saving.networkSavingRoundTrips != nil
             guard let roundTrips = saving.networkSavingRoundTrips ?? saving.savingRoundTrips else { continue }
@@ -226,7 +227,7 @@ extension RoundTripReport {
                         kind: .savingOutOfRange,
                         message: "\(saving.early.name): early saves \(Self.format(roundTrips)) "
                             + "\(usesNetwork ? "network " : "")RTT\(milliseconds) over "
-                            + "\(saving.classic.name) at muxer_ready, expected \(Self.format(low))...\(Self.format(high))",
+                            + "\(saving.classic.name) at \(saving.stage.columnName), expected \(Self.format(low))...\(Self.format(high))",
                         scenarios: [saving.classic, saving.early]
                     )
                 )

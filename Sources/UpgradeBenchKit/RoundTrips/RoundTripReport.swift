@@ -57,6 +57,8 @@ public struct RoundTripReport: Sendable {
         public let stage: ConnectionStage
         /// The scenario's median at the stage, `nil` if no connection reached it.
         public let medianMicroseconds: UInt64?
+        /// The scenario's 10th percentile at the stage, `nil` if no connection reached it.
+        public var p10Microseconds: UInt64? = nil
         /// The loopback scenario subtracted, `nil` at RTT 0 or when there is none.
         public let baseline: Scenario?
         /// The baseline's median at the stage.
@@ -83,12 +85,15 @@ public struct RoundTripReport: Sendable {
         public let computeExcessMicroseconds: Int64?
 
         /// How far the median time in flight lies above its 10th percentile, in path round trips:
-        /// how much the machine lengthened flights in the slower half of the connections; `nil`
-        /// where the network round trips are.
+        /// how much the machine lengthened flights in the slower half of the connections. Where
+        /// there is no critical path (another implementation listens, or a relay path), the same
+        /// of the stage's whole time; `nil` at RTT 0.
         public var disturbance: Double? {
-            guard self.network != nil, let median = self.networkMedianMicroseconds,
-                let p10 = self.networkP10Microseconds, let rtt = self.pathRTTMicroseconds, rtt > 0
-            else { return nil }
+            guard let rtt = self.pathRTTMicroseconds, rtt > 0 else { return nil }
+            if self.network != nil, let median = self.networkMedianMicroseconds, let p10 = self.networkP10Microseconds {
+                return (Double(median) - Double(p10)) / rtt
+            }
+            guard let median = self.medianMicroseconds, let p10 = self.p10Microseconds else { return nil }
             return (Double(median) - Double(p10)) / rtt
         }
     }
@@ -183,25 +188,25 @@ public struct RoundTripReport: Sendable {
                 if let computeMedian, let baselineCompute = baseline?[stage].compute?.p50 {
                     computeExcess = Int64(clamping: computeMedian) - Int64(clamping: baselineCompute)
                 }
-                stages.append(
-                    StageRoundTrips(
-                        scenario: scenario,
-                        stage: stage,
-                        medianMicroseconds: median,
-                        baseline: baseline?.scenario,
-                        baselineMedianMicroseconds: baselineMedian,
-                        measured: measured,
-                        // The model is of UpgradeBench's dialer; other dialers' stages are not
-                        // modelled (docs/peers.md), only early's saving over classic is.
-                        theoretical: scenario.dialer == .swift ? model.roundTrips(to: stage, for: scenario) : nil,
-                        pathRTTMicroseconds: pathRTT,
-                        networkMedianMicroseconds: networkMedian,
-                        networkP10Microseconds: networkP10,
-                        computeMedianMicroseconds: computeMedian,
-                        network: network,
-                        computeExcessMicroseconds: computeExcess
-                    )
+                var row = StageRoundTrips(
+                    scenario: scenario,
+                    stage: stage,
+                    medianMicroseconds: median,
+                    baseline: baseline?.scenario,
+                    baselineMedianMicroseconds: baselineMedian,
+                    measured: measured,
+                    // The model is of UpgradeBench's dialer; other dialers' stages are not
+                    // modelled (docs/peers.md), only early's saving over classic is.
+                    theoretical: scenario.dialer == .swift ? model.roundTrips(to: stage, for: scenario) : nil,
+                    pathRTTMicroseconds: pathRTT,
+                    networkMedianMicroseconds: networkMedian,
+                    networkP10Microseconds: networkP10,
+                    computeMedianMicroseconds: computeMedian,
+                    network: network,
+                    computeExcessMicroseconds: computeExcess
                 )
+                row.p10Microseconds = summary[stage].statistics?.p10
+                stages.append(row)
             }
         }
         self.stages = stages

@@ -33,26 +33,10 @@ case "$rtt_ms$connections" in ''|*[!0-9]*) echo "round-trips.sh: --rtt-ms and --
 [ "$connections" -ge 2 ] || { echo "round-trips.sh: --connections must be at least 2" >&2; exit 2; }
 
 peer=scripts/peers/go/peer
-scripts/peers/go/setup.sh
-if [ -n "${BENCH:-}" ]; then
-    bench=$BENCH
-else
-    scratch=${SCRATCH:-.build}
-    swift build -c release --product bench --scratch-path "$scratch" >&2
-    bench="$(swift build -c release --product bench --scratch-path "$scratch" --show-bin-path)/bench"
-fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/interop/lib.sh
+source scripts/interop/lib.sh
+interop_prepare go "go-libp2p v0.32.1 (p2pd)"
+interop_bench
 
 cc -O2 -Wall -Wextra -o "$work/relay" scripts/independent-relay/relay.c
 
